@@ -15,6 +15,12 @@ import (
 // commands lists every subcommand. Keep it sorted by name.
 func commands() []cli.Command {
 	cmds := []cli.Command{
+		agentCommand(),
+		consumeCommand(),
+		demoCommand(),
+		devicesCommand(),
+		hubCommand(),
+		walCommand(),
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
 	return cmds
@@ -40,6 +46,15 @@ func run(ctx context.Context, args []string, env *cli.Env) int {
 	}
 	fmt.Fprintf(env.Stderr, "edgelog: unknown command %q (see edgelog --help)\n", args[0])
 	return cli.ExitUsage
+}
+
+// unbuilt is the entry of a command whose package is still being built:
+// it says so and exits 1 rather than pretending to work.
+func unbuilt(name, summary string) cli.Command {
+	return cli.Command{Name: name, Summary: summary + " (not built yet)", Run: func(_ context.Context, _ []string, env *cli.Env) int {
+		fmt.Fprintf(env.Stderr, "edgelog %s: not built yet\n", name)
+		return cli.ExitFailure
+	}}
 }
 
 func usage(env *cli.Env, cmds []cli.Command) {
