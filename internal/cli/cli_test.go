@@ -111,3 +111,19 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestParseArgsTakesFlagsAnywhere(t *testing.T) {
+	fs := NewFlagSet("x", "x", &Env{Stderr: &bytes.Buffer{}})
+	format := fs.String("format", "text", "")
+	verbose := fs.Bool("v", false, "")
+	pos, err := ParseArgs(fs, []string{"dump", "--format", "json", "DIR", "-v", "--", "--literal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *format != "json" || !*verbose || strings.Join(pos, " ") != "dump DIR --literal" {
+		t.Fatalf("format %q verbose %v positional %q", *format, *verbose, pos)
+	}
+	if _, err := ParseArgs(fs, []string{"DIR", "--nope"}); err == nil {
+		t.Fatal("unknown flag accepted")
+	}
+}
