@@ -253,3 +253,32 @@ func TestMissingMetaGetsNewEpoch(t *testing.T) {
 		t.Fatalf("records lost: last %d", last)
 	}
 }
+
+// TestIntervalPolicyFsyncsOnItsOwnAndRarely: under FsyncInterval appends are
+// made durable without anyone asking, and far fewer fsyncs run than commits.
+func TestIntervalPolicyFsyncsOnItsOwnAndRarely(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	l := openT(t, t.TempDir(), Options{Fsync: FsyncInterval, FsyncInterval: interval})
+	defer l.Close()
+	start := time.Now()
+	var last uint64
+	for i := 0; i < 300; i++ {
+		seq, err := l.Append(context.Background(), payloadFor(uint64(i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = seq
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for l.Durable() < last {
+		if time.Now().After(deadline) {
+			t.Fatalf("durable %d, want %d: the interval fsync never ran", l.Durable(), last)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Each of the 300 appends was its own commit; the policy allows one
+	// fsync per interval (plus the first and the last).
+	if got, limit := l.Stats().Fsyncs, int64(time.Since(start)/interval)+2; got > limit {
+		t.Fatalf("%d fsyncs for 300 commits in %v; at most %d allowed", got, time.Since(start), limit)
+	}
+}
