@@ -1,0 +1,125 @@
+package devices
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+type watchEvent struct {
+	reg *Registry
+	err error
+}
+
+func startWatch(t *testing.T, path string, baseline *Registry) <-chan watchEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan watchEvent, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		WatchWith(ctx, path, WatchOptions{Interval: 10 * time.Millisecond, Baseline: baseline}, func(r *Registry, err error) {
+			events <- watchEvent{r, err}
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return events
+}
+
+func next(t *testing.T, ch <-chan watchEvent) watchEvent {
+	t.Helper()
+	select {
+	case ev := <-ch:
+		return ev
+	case <-time.After(30 * time.Second):
+		t.Fatal("no watch event within 30s")
+		return watchEvent{}
+	}
+}
+
+func quiet(t *testing.T, ch <-chan watchEvent) {
+	t.Helper()
+	select {
+	case ev := <-ch:
+		t.Fatalf("unexpected event: reg=%v err=%v", ev.reg != nil, ev.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWatchReportsChangesAndBadFiles(t *testing.T) {
+	h := testHash(t)
+	dev := func(ids ...string) string {
+		s := "devices:\n"
+		for _, id := range ids {
+			s += fmt.Sprintf("  - {id: %s, password-hash: %q}\n", id, h)
+		}
+		return s
+	}
+	path := filepath.Join(t.TempDir(), "reg.yaml")
+	writeFile(t, path, dev("a"))
+	base, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := base.Authenticate("a", testPassword); err != nil {
+		t.Fatal(err)
+	}
+	events := startWatch(t, path, base)
+	quiet(t, events) // unchanged content: nothing to report
+
+	writeFile(t, path, dev("a", "b"))
+	ev := next(t, events)
+	if ev.err != nil || ev.reg.Len() != 2 {
+		t.Fatalf("after adding b: reg=%v err=%v", ev.reg, ev.err)
+	}
+	if len(ev.reg.auth.entries) != 1 {
+		t.Error("verified-password cache not carried over the reload")
+	}
+
+	writeFile(t, path, dev("a", "b")+"  - {id: a, password-hash: \""+h+"\"}\n")
+	if ev := next(t, events); ev.reg != nil || ev.err == nil {
+		t.Fatalf("duplicate ID not reported as an error: %+v", ev)
+	}
+	quiet(t, events) // a bad file is reported once
+
+	writeFile(t, path, dev("c"))
+	if ev := next(t, events); ev.err != nil || ev.reg.Len() != 1 {
+		t.Fatalf("after fixing: %+v", ev)
+	}
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, events); ev.err == nil {
+		t.Fatal("missing file not reported")
+	}
+	quiet(t, events)
+	writeFile(t, path, dev("c"))
+	if ev := next(t, events); ev.err != nil || ev.reg.Len() != 1 {
+		t.Fatalf("file back: %+v", ev)
+	}
+}
+
+func TestWatchWithoutBaselineReportsFirstContent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reg.yaml")
+	writeFile(t, path, "devices: []\n")
+	events := startWatch(t, path, nil)
+	if ev := next(t, events); ev.err != nil || ev.reg.Len() != 0 {
+		t.Fatalf("first event: %+v", ev)
+	}
+	quiet(t, events)
+}
