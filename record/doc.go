@@ -6,11 +6,12 @@
 // Encoding: a CBOR array (struct "toarray") whose first element is the
 // format version. Version 1 is
 //
-//	[1, time_ms, client_id, topic, qos, retain, content_type, user_props, payload]
+//	[1, time_ms, client_id, topic, qos, retain, content_type, user_props, payload, packet_id]
 //
 // where time_ms is the agent's receive time in Unix milliseconds, user_props
 // is an array of [key, value] pairs (MQTT 5 user properties, in order) and
-// payload is a byte string, byte for byte as published.
+// payload is a byte string, byte for byte as published, and packet_id is the
+// MQTT packet identifier (0 for QoS 0).
 //
 // Contract:
 //   - Decode accepts only versions it knows (ErrVersion otherwise) and never

@@ -47,6 +47,10 @@ type Record struct {
 	ContentType string
 	UserProps   []Property
 	Payload     []byte
+	// PacketID is the MQTT packet identifier of a QoS 1/2 publish (0 for
+	// QoS 0). With ClientID it lets the agent recognise a device's
+	// retransmission of a publish it stored but never acknowledged.
+	PacketID uint16
 }
 
 // wireV1 is the version 1 layout; field order is the format.
@@ -61,6 +65,7 @@ type wireV1 struct {
 	ContentType string
 	UserProps   []Property
 	Payload     []byte
+	PacketID    uint16
 }
 
 var (
@@ -130,7 +135,7 @@ func Encode(r *Record) ([]byte, error) {
 	return encMode.Marshal(wireV1{
 		Version: Version, TimeMs: r.TimeMs, ClientID: r.ClientID, Topic: r.Topic,
 		QoS: r.QoS, Retain: r.Retain, ContentType: r.ContentType,
-		UserProps: r.UserProps, Payload: r.Payload,
+		UserProps: r.UserProps, Payload: r.Payload, PacketID: r.PacketID,
 	})
 }
 
@@ -154,6 +159,7 @@ func Decode(b []byte) (Record, error) {
 	r := Record{
 		TimeMs: w.TimeMs, ClientID: w.ClientID, Topic: w.Topic, QoS: w.QoS,
 		Retain: w.Retain, ContentType: w.ContentType, UserProps: w.UserProps, Payload: w.Payload,
+		PacketID: w.PacketID,
 	}
 	if r.Payload == nil {
 		r.Payload = []byte{}

@@ -15,7 +15,7 @@ func sample() Record {
 		TimeMs: 1764000000123, ClientID: "dev-1", Topic: "telemetry/dev-1/temp", QoS: 1,
 		Retain: true, ContentType: "application/json",
 		UserProps: []Property{{Key: "site", Value: "plant-7"}, {Key: "site", Value: "dup keys keep order"}},
-		Payload:   []byte(`{"t":21.5}`),
+		Payload:   []byte(`{"t":21.5}`), PacketID: 4242,
 	}
 }
 
@@ -79,7 +79,7 @@ func TestMalformedIsRefused(t *testing.T) {
 		{"unknown version", v2, ErrVersion},
 		{"truncated", good[:len(good)-3], ErrInvalid},
 		{"trailing bytes", append(append([]byte{}, good...), 0), ErrInvalid},
-		{"huge declared byte string", []byte{0x89, 0x01, 0x00, 0x60, 0x61, 'a', 0x00, 0xf4, 0x60, 0x80, 0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, ErrInvalid},
+		{"huge declared byte string", []byte{0x8a, 0x01, 0x00, 0x60, 0x61, 'a', 0x00, 0xf4, 0x60, 0x80, 0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, ErrInvalid},
 		{"qos 3", mustEncodeRaw(t, wireV1{Version: 1, Topic: "a", QoS: 3}), ErrInvalid},
 		{"empty topic", mustEncodeRaw(t, wireV1{Version: 1}), ErrInvalid},
 		{"too many user props", mustEncodeRaw(t, wireV1{Version: 1, Topic: "a", UserProps: make([]Property, MaxUserProps+1)}), ErrInvalid},
@@ -111,7 +111,7 @@ func TestEncodeRefusesWhatDecodeWould(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	good, _ := Encode(ptr(sample()))
 	f.Add(good)
-	f.Add([]byte{0x89, 0x01})
+	f.Add([]byte{0x8a, 0x01})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := Decode(b)
