@@ -1,7 +1,9 @@
-# The test command CI and the README use: vet, then every test with the race detector.
+# The test command CI and the README use: format and static checks, vet, then
+# every test with the race detector.
 GO ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test build vet bench fuzz
+.PHONY: test build vet lint bench fuzz
 
 build:
 	$(GO) build -o edgelog ./cmd/edgelog
@@ -9,7 +11,11 @@ build:
 vet:
 	$(GO) vet ./...
 
-test: vet
+lint:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) run $(STATICCHECK) ./...
+
+test: vet lint
 	$(GO) test -race -timeout 20m ./...
 
 bench:
