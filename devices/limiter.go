@@ -61,13 +61,24 @@ func (c *LimiterConfig) validate() {
 // address with exponential lockouts. The auth hook calls Allow before
 // checking credentials (refusing without checking when it is false), then
 // Fail or Succeed with the outcome. Safe for concurrent use; memory is
-// bounded by MaxEntries.
+// bounded by 2×MaxEntries.
+//
+// An address lockout does not stop a client ID that logged in successfully
+// from that address within Forget: devices behind the same NAT as an
+// attacker keep reconnecting, while new IDs from that address wait.
 type LoginLimiter struct {
 	cfg LimiterConfig
 
 	mu      sync.Mutex
 	entries map[string]*list.Element // key → element of lru; protected by mu
 	lru     *list.List               // of *limitEntry, most recently failed first; protected by mu
+	good    map[string]*list.Element // "id\x00addr" → element of goodLRU; protected by mu
+	goodLRU *list.List               // of *goodEntry, most recent success first; protected by mu
+}
+
+type goodEntry struct {
+	key  string
+	when time.Time
 }
 
 type limitEntry struct {
@@ -80,7 +91,8 @@ type limitEntry struct {
 // NewLoginLimiter returns a limiter with cfg (zero value: defaults).
 func NewLoginLimiter(cfg LimiterConfig) *LoginLimiter {
 	cfg.validate()
-	return &LoginLimiter{cfg: cfg, entries: map[string]*list.Element{}, lru: list.New()}
+	return &LoginLimiter{cfg: cfg, entries: map[string]*list.Element{}, lru: list.New(),
+		good: map[string]*list.Element{}, goodLRU: list.New()}
 }
 
 func clientKey(id string) string { return "c\x00" + id }
@@ -114,15 +126,30 @@ func (l *LoginLimiter) RetryAfter(clientID, remoteAddr string) time.Duration {
 	now := l.cfg.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var wait time.Duration
-	for _, k := range []string{clientKey(clientID), addrKey(remoteAddr)} {
-		if el, ok := l.entries[k]; ok {
-			if d := el.Value.(*limitEntry).lockedUntil.Sub(now); d > wait {
-				wait = d
-			}
-		}
+	wait := l.lockedFor(clientKey(clientID), now)
+	if d := l.lockedFor(addrKey(remoteAddr), now); d > wait && !l.trusted(clientID, remoteAddr, now) {
+		wait = d
 	}
 	return wait
+}
+
+// lockedFor is the lockout left on key. Caller holds mu.
+func (l *LoginLimiter) lockedFor(key string, now time.Time) time.Duration {
+	if el, ok := l.entries[key]; ok {
+		if d := el.Value.(*limitEntry).lockedUntil.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+func pairKey(clientID, remoteAddr string) string { return clientID + "\x00" + addrKey(remoteAddr) }
+
+// trusted reports whether clientID logged in from remoteAddr within Forget.
+// Caller holds mu.
+func (l *LoginLimiter) trusted(clientID, remoteAddr string, now time.Time) bool {
+	el, ok := l.good[pairKey(clientID, remoteAddr)]
+	return ok && now.Sub(el.Value.(*goodEntry).when) <= l.cfg.Forget
 }
 
 // Fail records a failed login (bad password, unknown ID, disabled device).
@@ -135,18 +162,31 @@ func (l *LoginLimiter) Fail(clientID, remoteAddr string) {
 }
 
 // Succeed records a successful login: the client ID's failures are
-// forgotten. The address keeps its count (one good device behind a NAT does
-// not vouch for the others); it decays after Forget.
-func (l *LoginLimiter) Succeed(clientID, _ string) {
+// forgotten and the (client ID, address) pair is trusted for Forget. The
+// address keeps its count (one good device behind a NAT does not vouch for
+// the others); it decays after Forget.
+func (l *LoginLimiter) Succeed(clientID, remoteAddr string) {
+	now := l.cfg.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if el, ok := l.entries[clientKey(clientID)]; ok {
 		l.lru.Remove(el)
 		delete(l.entries, clientKey(clientID))
 	}
+	k := pairKey(clientID, remoteAddr)
+	if el, ok := l.good[k]; ok {
+		el.Value.(*goodEntry).when = now
+		l.goodLRU.MoveToFront(el)
+		return
+	}
+	for l.goodLRU.Len() >= l.cfg.MaxEntries {
+		old := l.goodLRU.Remove(l.goodLRU.Back()).(*goodEntry)
+		delete(l.good, old.key)
+	}
+	l.good[k] = l.goodLRU.PushFront(&goodEntry{key: k, when: now})
 }
 
-// Len is the number of keys tracked (for metrics).
+// Len is the number of keys with failures tracked (for metrics).
 func (l *LoginLimiter) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -60,6 +60,18 @@ func TestLimiterLocksAddress(t *testing.T) {
 	if !l.Allow("fresh-id", "192.0.2.8:1") {
 		t.Error("unrelated address locked")
 	}
+	// A device that logged in from that address before keeps reconnecting.
+	l2 := NewLoginLimiter(LimiterConfig{PerAddr: 5, Now: c.now})
+	l2.Succeed("known", "192.0.2.7:1234")
+	for i := range 6 {
+		l2.Fail(fmt.Sprintf("spray-%d", i), "192.0.2.7:40000")
+	}
+	if !l2.Allow("known", "192.0.2.7:999") {
+		t.Error("address lockout stopped a device that logged in from there before")
+	}
+	if l2.Allow("new", "192.0.2.7:999") {
+		t.Error("address lockout did not stop a new ID")
+	}
 	// IPv6 counts per /64: rotating the interface ID does not help.
 	for i := range 6 {
 		l.Fail("x", fmt.Sprintf("[2001:db8:1:2::%x]:1", i+1))
@@ -86,5 +98,11 @@ func TestLimiterForgetsAndIsBounded(t *testing.T) {
 	}
 	if n := l.Len(); n > 50 {
 		t.Errorf("tracks %d keys, bound is 50", n)
+	}
+	for i := range 1000 {
+		l.Succeed(fmt.Sprintf("id-%d", i), "10.9.9.9:1")
+	}
+	if n := l.goodLRU.Len(); n > 50 || len(l.good) != n {
+		t.Errorf("tracks %d trusted pairs, bound is 50", n)
 	}
 }
