@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/edgelog/edgelog/record"
+)
+
+// answer acknowledges a committed publish and delivers it locally, or
+// refuses one the WAL did not take. Runs on the connection's ack goroutine.
+func (c *conn) answer(e *entry) {
+	a := c.a
+	if e.qos == 2 {
+		defer a.q2.end(c.cl.ID, e.pid)
+	}
+	if e.err != nil {
+		c.refused(e)
+		return
+	}
+	switch e.qos {
+	case 1:
+		_ = c.cl.WritePacket(ackPacket(packets.Puback, e.pid, packets.CodeSuccess))
+	case 2:
+		c.pubrec(e.pid)
+	}
+	if e.qos > 0 {
+		a.met.ackLatency.Observe(time.Duration(time.Now().UnixNano() - e.recv).Seconds())
+	}
+	a.met.publishes[e.qos].Inc()
+	a.met.bytes.Add(float64(e.size))
+	if e.pk != nil {
+		c.deliver(e.pk)
+	}
+}
+
+// pubrec acknowledges a stored QoS 2 publish. The PUBREC goes into mochi's
+// inflight map first, exactly as mochi does itself, so that mochi answers
+// the PUBREL with a PUBCOMP, resends the PUBREC to a resumed session and
+// treats a retransmitted PUBLISH as a duplicate. If the session was taken
+// over by a new connection meanwhile, the new one gets the state.
+func (c *conn) pubrec(pid uint16) {
+	ack := ackPacket(packets.Pubrec, pid, packets.CodeSuccess)
+	now := time.Now().Unix()
+	ack.Created, ack.Expiry = now, now+c.a.server.Options.Capabilities.MaximumMessageExpiryInterval
+	target := c.cl
+	if c.cl.IsTakenOver() {
+		if cur, ok := c.a.server.Clients.Get(c.cl.ID); ok {
+			target = cur
+		}
+	}
+	if target.State.Inflight.Set(ack) {
+		atomic.AddInt64(&c.a.server.Info.Inflight, 1)
+		target.State.Inflight.DecreaseReceiveQuota()
+	}
+	_ = target.WritePacket(ack)
+}
+
+// refused answers a publish that was not stored: MQTT 5 clients get a
+// failure reason code, MQTT 3.1.1 clients are disconnected without an ack
+// so that they retransmit; QoS 0 publishes are dropped.
+func (c *conn) refused(e *entry) {
+	reason, code := refusal(e.err)
+	c.a.reject(reason, c.cl, e.err, "qos", e.qos)
+	switch {
+	case e.qos == 0:
+	case c.v5:
+		kind := byte(packets.Puback)
+		if e.qos == 2 {
+			kind = packets.Pubrec
+		}
+		_ = c.cl.WritePacket(ackPacket(kind, e.pid, code))
+	default:
+		c.cl.Stop(e.err)
+	}
+}
+
+// refusal maps why the WAL did not take a publish to a metric reason and an
+// MQTT 5 reason code.
+func refusal(err error) (string, packets.Code) {
+	switch {
+	case errors.Is(err, ErrFull):
+		return reasonQuota, packets.ErrQuotaExceeded
+	case errors.Is(err, ErrClosing):
+		return reasonShutdown, packets.ErrServerBusy
+	case errors.Is(err, record.ErrInvalid):
+		return reasonProperties, packets.ErrImplementationSpecificError
+	}
+	return reasonWALFailed, packets.ErrUnspecifiedError
+}
+
+func ackPacket(kind byte, pid uint16, code packets.Code) packets.Packet {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: kind}, PacketID: pid, ReasonCode: code.Code}
+	if code.Code >= packets.ErrUnspecifiedError.Code {
+		pk.Properties.ReasonString = code.Reason
+	}
+	return pk
+}
+
+// deliver re-injects a committed publish into the broker through an inline
+// client carrying the publisher's ID (so no-local subscriptions hold):
+// mochi then retains it and sends it to matching subscribers.
+func (c *conn) deliver(pk *packets.Packet) {
+	if c.injector == nil {
+		c.injector = c.a.server.NewClient(nil, mqtt.LocalListener, c.cl.ID, true)
+		c.injector.Properties.ProtocolVersion = c.cl.Properties.ProtocolVersion
+	}
+	if err := c.a.server.InjectPacket(c.injector, *pk); err != nil {
+		c.a.log.Debug("agent: local delivery failed", "client", c.cl.ID, "topic", pk.TopicName, "err", err)
+	}
+}
+
+// appendWill stores a will mochi sent for a client that went away.
+func (a *Agent) appendWill(cl *mqtt.Client, pk packets.Packet) {
+	data, err := record.Encode(&record.Record{
+		TimeMs: time.Now().UnixMilli(), ClientID: cl.ID, Topic: pk.TopicName, QoS: pk.FixedHeader.Qos,
+		Retain: pk.FixedHeader.Retain, UserProps: userProps(pk.Properties.User), Payload: pk.Payload,
+	})
+	if err == nil {
+		err = a.admit(int64(len(data) + frameOverhead))
+	}
+	if err != nil {
+		reason, _ := refusal(err)
+		a.reject(reason, cl, err, "will", pk.TopicName)
+		return
+	}
+	cost := int64(len(data) + frameOverhead)
+	_, err = a.wal.AppendAsync(a.lifetime(), data, func(_ uint64, err error) {
+		a.quota.release(cost)
+		if err == nil {
+			a.met.publishes[min(pk.FixedHeader.Qos, 2)].Inc()
+		} else {
+			a.noteWALError(err)
+		}
+	})
+	if err != nil {
+		a.quota.release(cost)
+		a.noteWALError(err)
+	}
+}
+
+// noteWALError marks the agent failed for errors that are the disk's.
+func (a *Agent) noteWALError(err error) {
+	if errors.Is(walError(err), ErrWALFailed) {
+		a.markFailed(err)
+	}
+}
+
+// qos2Set tracks QoS 2 publishes between their arrival and their answer,
+// by client ID, so a retransmission in that window is not stored twice.
+type qos2Set struct {
+	mu sync.Mutex
+	m  map[string]map[uint16]struct{} // mu
+}
+
+// begin reports whether (id, pid) was not in flight, and marks it.
+func (s *qos2Set) begin(id string, pid uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]map[uint16]struct{}{}
+	}
+	ids := s.m[id]
+	if ids == nil {
+		ids = map[uint16]struct{}{}
+		s.m[id] = ids
+	}
+	if _, dup := ids[pid]; dup {
+		return false
+	}
+	ids[pid] = struct{}{}
+	return true
+}
+
+func (s *qos2Set) end(id string, pid uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := s.m[id]
+	delete(ids, pid)
+	if len(ids) == 0 {
+		delete(s.m, id)
+	}
+}

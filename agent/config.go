@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/edgelog/edgelog/internal/vfs"
+	"github.com/edgelog/edgelog/record"
+	"github.com/edgelog/edgelog/wal"
+)
+
+// WhenFull is what the agent does when the WAL reaches Config.MaxDisk.
+type WhenFull int
+
+// Policies at the disk quota. The zero value is WhenFullBlock.
+const (
+	// WhenFullBlock refuses (does not acknowledge) new publishes until
+	// space frees, that is until the hub has acknowledged older records.
+	WhenFullBlock WhenFull = iota
+	// WhenFullDropOldest deletes the oldest not-yet-synced records (whole
+	// WAL segments) to make room, and counts them.
+	WhenFullDropOldest
+)
+
+func (w WhenFull) String() string {
+	switch w {
+	case WhenFullBlock:
+		return "block"
+	case WhenFullDropOldest:
+		return "drop-oldest"
+	}
+	return fmt.Sprintf("WhenFull(%d)", int(w))
+}
+
+// ParseWhenFull parses "block" or "drop-oldest".
+func ParseWhenFull(s string) (WhenFull, error) {
+	for _, w := range []WhenFull{WhenFullBlock, WhenFullDropOldest} {
+		if w.String() == s {
+			return w, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown when-full policy %q (want block or drop-oldest)", ErrConfig, s)
+}
+
+// Config configures an Agent. The zero value of every field means its
+// default.
+type Config struct {
+	// DataDir holds the WAL (DataDir/wal). Default "./edgelog-agent".
+	DataDir string
+	// MQTTAddr is the MQTT over TCP listener (3.1.1 and 5). Default ":1883".
+	MQTTAddr string
+	// TLSAddr, if set, adds an MQTT over TLS listener; TLSConfig is then
+	// required.
+	TLSAddr   string
+	TLSConfig *tls.Config
+	// WSAddr, if set, adds an MQTT over WebSocket listener (path /).
+	WSAddr string
+	// HTTPAddr serves /healthz, /readyz, /metrics and /v1/status.
+	// Default ":8081".
+	HTTPAddr string
+	// Fsync is the WAL's fsync policy; the zero value is wal.FsyncAlways.
+	Fsync wal.FsyncPolicy
+	// MaxDisk is the WAL's disk quota in bytes. Default 1 GiB.
+	MaxDisk int64
+	// WhenFull is the policy at the quota.
+	WhenFull WhenFull
+	// MaxPacketSize bounds an MQTT packet; larger ones close the
+	// connection. Default 1 MiB; at most 16 MiB.
+	MaxPacketSize int
+	// MaxPending bounds a connection's publishes waiting for their commit
+	// (advertised to MQTT 5 clients as Receive Maximum). Default 1024.
+	MaxPending int
+	// Hub is the hub's address, shown in status; the agent itself does not
+	// dial it (an attached Syncer does).
+	Hub string
+	// Logger receives the agent's logs. Default slog.Default().
+	Logger *slog.Logger
+	// FS is the WAL's filesystem. Default the real one.
+	FS vfs.FS
+}
+
+const (
+	defaultDataDir       = "./edgelog-agent"
+	defaultMQTTAddr      = ":1883"
+	defaultHTTPAddr      = ":8081"
+	defaultMaxDisk       = 1 << 30
+	defaultMaxPacketSize = 1 << 20
+	maxMaxPacketSize     = 16 << 20
+	defaultMaxPending    = 1024
+	maxMaxPending        = 65535
+	maxSegmentSize       = 64 << 20
+	minSegmentSize       = 4 << 10
+	// recordOverhead bounds what encoding adds to an MQTT publish packet
+	// (client ID, time, field headers) plus the WAL frame header.
+	recordOverhead = record.MaxClientID + 256
+)
+
+// validate fills defaults and rejects contradictions.
+func (c *Config) validate() error {
+	if c.DataDir == "" {
+		c.DataDir = defaultDataDir
+	}
+	if c.MQTTAddr == "" {
+		c.MQTTAddr = defaultMQTTAddr
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = defaultHTTPAddr
+	}
+	if c.MaxDisk == 0 {
+		c.MaxDisk = defaultMaxDisk
+	}
+	if c.MaxPacketSize == 0 {
+		c.MaxPacketSize = defaultMaxPacketSize
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = defaultMaxPending
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.FS == nil {
+		c.FS = vfs.OS{}
+	}
+	switch {
+	case c.Fsync < wal.FsyncAlways || c.Fsync > wal.FsyncNever:
+		return fmt.Errorf("%w: fsync policy %d", ErrConfig, c.Fsync)
+	case c.WhenFull < WhenFullBlock || c.WhenFull > WhenFullDropOldest:
+		return fmt.Errorf("%w: when-full policy %d", ErrConfig, c.WhenFull)
+	case c.MaxPacketSize < 64 || c.MaxPacketSize > maxMaxPacketSize:
+		return fmt.Errorf("%w: max packet size %d outside [64, %d]", ErrConfig, c.MaxPacketSize, maxMaxPacketSize)
+	case c.MaxPending < 1 || c.MaxPending > maxMaxPending:
+		return fmt.Errorf("%w: max pending %d outside [1, %d]", ErrConfig, c.MaxPending, maxMaxPending)
+	case c.MaxDisk < 16*int64(c.MaxPacketSize+recordOverhead) || c.MaxDisk < 16*minSegmentSize:
+		return fmt.Errorf("%w: max disk %d too small for packets of %d bytes (need at least 16 packets)", ErrConfig, c.MaxDisk, c.MaxPacketSize)
+	case c.TLSAddr != "" && c.TLSConfig == nil:
+		return fmt.Errorf("%w: a TLS listener needs a certificate", ErrConfig)
+	}
+	for _, a := range []string{c.MQTTAddr, c.TLSAddr, c.WSAddr, c.HTTPAddr} {
+		if a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("%w: address %q: %v", ErrConfig, a, err)
+		}
+	}
+	return nil
+}
+
+// segmentSize is the WAL segment size for the quota: small enough that
+// dropping whole oldest segments frees space in steps of 1/16 of MaxDisk.
+func (c *Config) segmentSize() int64 {
+	return min(max(c.MaxDisk/16, minSegmentSize), maxSegmentSize)
+}
+
+// maxRecordSize bounds one WAL record: a whole packet plus encoding.
+func (c *Config) maxRecordSize() int {
+	return max(c.MaxPacketSize+recordOverhead, 64<<10)
+}

@@ -1,0 +1,305 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/edgelog/edgelog/record"
+	"github.com/edgelog/edgelog/wal"
+)
+
+// frameOverhead is what the WAL adds to each record on disk.
+const frameOverhead = 16
+
+// closedPoll is how often a connection waiting for room re-checks whether
+// it was closed meanwhile (mochi offers no channel for that).
+const closedPoll = 100 * time.Millisecond
+
+// conn is the agent's state for one client connection. Its publishes form
+// a queue in receive order: the connection's read goroutine (inside
+// OnPublish) appends entries, the WAL's commit goroutine marks them done in
+// the same order (appends from one connection are sequential, so commit
+// callbacks arrive in queue order), and the ack goroutine (loop) answers
+// the done prefix.
+type conn struct {
+	a   *Agent
+	cl  *mqtt.Client
+	v5  bool
+	max int
+	// committed is the WAL callback, built once per connection.
+	committed func(seq uint64, err error)
+
+	mu     sync.Mutex
+	q      []entry // mu: publishes not yet answered, in receive order
+	nDone  int     // mu: q[:nDone] are done
+	nQoS   int     // mu: entries in q with QoS > 0
+	closed bool    // mu: the connection is gone; exit once q is empty
+
+	wake  chan struct{} // capacity 1: done entries or closure for loop
+	space chan struct{} // capacity 1: loop made room in q
+
+	doomed bool // read goroutine: a refusal will close this MQTT 3.1.1 connection
+
+	injector *mqtt.Client // loop: inline client re-injecting committed publishes
+}
+
+// entry is one publish awaiting its answer.
+type entry struct {
+	recv  int64 // receive time, Unix nanoseconds
+	cost  int64 // quota bytes to release at commit (0 if not admitted)
+	err   error // done: nil when committed
+	pk    *packets.Packet
+	size  int // payload bytes
+	pid   uint16
+	qos   byte
+	done  bool
+	extra bool // an admitted append (commit callback pending or received)
+}
+
+// connFor returns cl's conn, creating it (and its ack goroutine) once.
+func (a *Agent) connFor(cl *mqtt.Client) *conn {
+	if v, ok := a.conns.Load(cl); ok {
+		return v.(*conn)
+	}
+	c := &conn{
+		a: a, cl: cl, v5: cl.Properties.ProtocolVersion == 5, max: a.cfg.MaxPending,
+		wake: make(chan struct{}, 1), space: make(chan struct{}, 1),
+	}
+	c.committed = c.onCommit
+	if v, loaded := a.conns.LoadOrStore(cl, c); loaded {
+		return v.(*conn)
+	}
+	a.acks.Add(1)
+	go c.loop()
+	return c
+}
+
+// publish handles one client publish on the connection's read goroutine.
+func (c *conn) publish(pk packets.Packet) {
+	a := c.a
+	if c.doomed {
+		return // the connection closes once the refusal ahead is answered
+	}
+	now := time.Now()
+	e := entry{recv: now.UnixNano(), pid: pk.PacketID, qos: pk.FixedHeader.Qos, size: len(pk.Payload)}
+	if e.qos == 2 && !a.q2.begin(c.cl.ID, e.pid) {
+		// A retransmission of a QoS 2 publish whose first copy is still
+		// being committed: that copy's PUBREC answers both.
+		return
+	}
+	if !c.reserve(e.qos) {
+		if e.qos == 2 {
+			a.q2.end(c.cl.ID, e.pid)
+		}
+		return
+	}
+	data, err := record.Encode(&record.Record{
+		TimeMs: now.UnixMilli(), ClientID: c.cl.ID, Topic: pk.TopicName, QoS: e.qos,
+		Retain: pk.FixedHeader.Retain, ContentType: pk.Properties.ContentType,
+		UserProps: userProps(pk.Properties.User), Payload: pk.Payload,
+	})
+	if err == nil {
+		err = a.admit(int64(len(data) + frameOverhead))
+	}
+	if err != nil {
+		c.refuse(e, err)
+		return
+	}
+	e.cost, e.extra = int64(len(data)+frameOverhead), true
+	if pk.FixedHeader.Retain || atomic.LoadInt64(&a.server.Info.Subscriptions) > 0 {
+		e.pk = deliverable(pk)
+	}
+	c.push(e)
+	if _, err := a.wal.AppendAsync(a.lifetime(), data, c.committed); err != nil {
+		a.quota.release(e.cost)
+		c.failLast(walError(err))
+	}
+}
+
+// deliverable is the copy of pk the agent re-injects after the commit.
+func deliverable(pk packets.Packet) *packets.Packet {
+	p := pk
+	p.FixedHeader.Dup = false
+	p.Properties.TopicAlias, p.Properties.TopicAliasFlag = 0, false
+	return &p
+}
+
+// admit checks that the WAL can take n more bytes now.
+func (a *Agent) admit(n int64) error {
+	switch {
+	case a.closing.Load():
+		return ErrClosing
+	case a.failed.Load():
+		return ErrWALFailed
+	}
+	return a.quota.admit(n)
+}
+
+// walError classifies an append or commit error.
+func walError(err error) error {
+	switch {
+	case errors.Is(err, wal.ErrClosed):
+		return fmt.Errorf("%w: %v", ErrClosing, err)
+	case errors.Is(err, ErrClosing), errors.Is(err, ErrWALFailed), errors.Is(err, ErrFull):
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrWALFailed, err)
+}
+
+// reserve waits until the queue has room for one more entry. An MQTT 5
+// client that exceeds the Receive Maximum it was given is disconnected
+// (false); other clients wait, which stops mochi from reading their
+// connection.
+func (c *conn) reserve(qos byte) bool {
+	stalled := false
+	for {
+		c.mu.Lock()
+		full, overQoS := len(c.q) >= c.max, qos > 0 && c.nQoS >= c.max
+		c.mu.Unlock()
+		if c.v5 && overQoS {
+			c.a.reject(reasonReceiveMax, c.cl, fmt.Errorf("%w: more than %d QoS 1/2 publishes awaiting an ack", ErrInvalidPublish, c.max))
+			_ = c.a.server.DisconnectClient(c.cl, packets.ErrReceiveMaximum)
+			return false
+		}
+		if !full {
+			return true
+		}
+		if !stalled {
+			stalled = true
+			c.a.met.stalls.Inc()
+		}
+		select {
+		case <-c.space:
+		case <-time.After(closedPoll):
+			if c.cl.Closed() {
+				return false
+			}
+		}
+	}
+}
+
+// refuse queues a publish the WAL cannot take, to be answered in order.
+func (c *conn) refuse(e entry, err error) {
+	e.done, e.err = true, err
+	if !c.v5 && e.qos > 0 {
+		c.doomed = true
+	}
+	c.push(e)
+	c.signal(c.wake)
+}
+
+func (c *conn) push(e entry) {
+	c.mu.Lock()
+	c.q = append(c.q, e)
+	if e.qos > 0 {
+		c.nQoS++
+	}
+	c.advance()
+	c.mu.Unlock()
+}
+
+// failLast marks the entry just pushed as refused: its append failed, so
+// no commit callback will come for it.
+func (c *conn) failLast(err error) {
+	c.mu.Lock()
+	last := &c.q[len(c.q)-1]
+	last.done, last.err, last.extra = true, err, false
+	c.advance()
+	c.mu.Unlock()
+	if !c.v5 && last.qos > 0 {
+		c.doomed = true
+	}
+	c.a.noteWALError(err)
+	c.signal(c.wake)
+}
+
+// onCommit is the WAL commit callback (commit goroutine; must not block):
+// it marks the oldest entry still waiting for its commit.
+func (c *conn) onCommit(_ uint64, err error) {
+	var cost int64
+	c.mu.Lock()
+	for i := c.nDone; i < len(c.q); i++ {
+		if e := &c.q[i]; !e.done {
+			e.done, cost = true, e.cost
+			if err != nil {
+				e.err = walError(err)
+			}
+			break
+		}
+	}
+	c.advance()
+	c.mu.Unlock()
+	c.a.quota.release(cost)
+	if err != nil {
+		c.a.noteWALError(err)
+	}
+	c.signal(c.wake)
+}
+
+// advance extends the done prefix; mu held.
+func (c *conn) advance() {
+	for c.nDone < len(c.q) && c.q[c.nDone].done {
+		c.nDone++
+	}
+}
+
+func (c *conn) signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// pending counts publishes not yet answered.
+func (c *conn) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.q)
+}
+
+// close marks the connection gone; loop exits once everything is answered.
+func (c *conn) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.signal(c.wake)
+	c.signal(c.space)
+}
+
+// loop is the connection's ack goroutine: it answers done entries in
+// order and re-injects committed publishes for local subscribers.
+func (c *conn) loop() {
+	defer c.a.acks.Done()
+	var batch []entry
+	for range c.wake {
+		c.mu.Lock()
+		n := c.nDone
+		batch = append(batch[:0], c.q[:n]...)
+		for _, e := range batch {
+			if e.qos > 0 {
+				c.nQoS--
+			}
+		}
+		rest := copy(c.q, c.q[n:])
+		clear(c.q[rest:])
+		c.q, c.nDone = c.q[:rest], 0
+		exit := c.closed && rest == 0
+		c.mu.Unlock()
+		if n > 0 {
+			c.signal(c.space)
+		}
+		for i := range batch {
+			c.answer(&batch[i])
+		}
+		clear(batch)
+		if exit {
+			return
+		}
+	}
+}
