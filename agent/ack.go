@@ -23,6 +23,11 @@ func (c *conn) answer(e *entry) {
 		c.refused(e)
 		return
 	}
+	// Deliver (and retain) before acknowledging, so that a publisher that
+	// saw its ack finds a retained message in place.
+	if e.pk != nil {
+		c.deliver(e.pk)
+	}
 	switch e.qos {
 	case 1:
 		_ = c.cl.WritePacket(ackPacket(packets.Puback, e.pid, packets.CodeSuccess))
@@ -34,9 +39,6 @@ func (c *conn) answer(e *entry) {
 	}
 	a.met.publishes[e.qos].Inc()
 	a.met.bytes.Add(float64(e.size))
-	if e.pk != nil {
-		c.deliver(e.pk)
-	}
 }
 
 // pubrec acknowledges a stored QoS 2 publish. The PUBREC goes into mochi's

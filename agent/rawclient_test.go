@@ -160,3 +160,16 @@ func (c *rawClient) expect(kind byte, pid uint16) packets.Packet {
 	}
 	return pk
 }
+
+// subscribe sends a SUBSCRIBE and waits for its SUBACK, returning the
+// granted codes.
+func (c *rawClient) subscribe(pid uint16, subs ...packets.Subscription) []byte {
+	c.t.Helper()
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: c.version, PacketID: pid, Filters: subs}
+	var buf bytes.Buffer
+	if err := pk.SubscribeEncode(&buf); err != nil {
+		c.t.Fatal(err)
+	}
+	c.write(buf.Bytes())
+	return c.expect(packets.Suback, pid).ReasonCodes
+}
