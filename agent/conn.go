@@ -102,7 +102,7 @@ func (c *conn) publish(pk packets.Packet) {
 	data, err := record.Encode(&record.Record{
 		TimeMs: now.UnixMilli(), ClientID: c.cl.ID, Topic: pk.TopicName, QoS: e.qos,
 		Retain: pk.FixedHeader.Retain, ContentType: pk.Properties.ContentType,
-		UserProps: userProps(pk.Properties.User), Payload: pk.Payload,
+		UserProps: userProps(pk.Properties.User), Payload: pk.Payload, PacketID: pk.PacketID,
 	})
 	if err == nil {
 		err = a.admit(int64(len(data) + frameOverhead))

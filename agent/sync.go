@@ -18,7 +18,7 @@ type Syncer interface {
 
 // SyncStatus is the hub side of /v1/status.
 type SyncStatus struct {
-	Hub         string    `json:"hub"`
+	Hub         string    `json:"address"`
 	Connected   bool      `json:"connected"`
 	AckedSeq    uint64    `json:"acked_seq"`
 	LastContact time.Time `json:"last_contact,omitzero"`
