@@ -41,6 +41,8 @@ type BatchInfo struct {
 	MaxTimestamp    int64
 	Attributes      int16
 	ProducerID      int64
+	ProducerEpoch   int16
+	BaseSequence    int32
 	RecordCount     int32
 	LastOffsetDelta int32
 }
@@ -60,8 +62,11 @@ func ParseBatchHeader(buf []byte, maxSize int) (BatchInfo, error) {
 		return BatchInfo{}, fmt.Errorf("%w: %d header bytes", ErrShortBatch, len(buf))
 	}
 	length := int(int32(binary.BigEndian.Uint32(buf[offLength:])))
-	if length < BatchHeaderSize-logOverhead || length > maxSize-logOverhead {
+	if length < BatchHeaderSize-logOverhead {
 		return BatchInfo{}, fmt.Errorf("%w: length %d", ErrBadBatch, length)
+	}
+	if length > maxSize-logOverhead {
+		return BatchInfo{}, fmt.Errorf("%w: batch of %d bytes (limit %d)", ErrTooLarge, length+logOverhead, maxSize)
 	}
 	size := length + logOverhead
 	if len(buf) < size {
@@ -83,6 +88,8 @@ func ParseBatchHeader(buf []byte, maxSize int) (BatchInfo, error) {
 		FirstTimestamp:  int64(binary.BigEndian.Uint64(b[offFirstTimestamp:])),
 		MaxTimestamp:    int64(binary.BigEndian.Uint64(b[offMaxTimestamp:])),
 		ProducerID:      int64(binary.BigEndian.Uint64(b[offProducerID:])),
+		ProducerEpoch:   int16(binary.BigEndian.Uint16(b[offProducerEpoch:])),
+		BaseSequence:    int32(binary.BigEndian.Uint32(b[offBaseSequence:])),
 		RecordCount:     int32(binary.BigEndian.Uint32(b[offRecordCount:])),
 	}
 	if info.LastOffsetDelta < 0 || info.RecordCount < 0 {

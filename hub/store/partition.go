@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -440,4 +441,10 @@ func (p *Partition) Close() error {
 	close(p.waitCh)
 	p.waitCh = make(chan struct{})
 	return first
+}
+
+// Remove closes the partition and deletes its directory.
+func (p *Partition) Remove() error {
+	p.Close()
+	return os.RemoveAll(p.dir)
 }

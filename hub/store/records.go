@@ -23,7 +23,11 @@ type Record struct {
 
 // AppendBatch encodes recs as one uncompressed v2 record batch (base offset
 // 0, no producer) appended to dst. recs must not be empty.
-func AppendBatch(dst []byte, recs []Record) []byte {
+func AppendBatch(dst []byte, recs []Record) []byte { return AppendProducerBatch(dst, -1, recs) }
+
+// AppendProducerBatch is AppendBatch with the batch's producer ID set
+// (producer epoch 0, base sequence -1).
+func AppendProducerBatch(dst []byte, producerID int64, recs []Record) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, BatchHeaderSize)...)
 	first, maxTS := recs[0].Timestamp, recs[0].Timestamp
@@ -58,9 +62,13 @@ func AppendBatch(dst []byte, recs []Record) []byte {
 	binary.BigEndian.PutUint32(b[offLastDelta:], uint32(len(recs)-1))
 	binary.BigEndian.PutUint64(b[offFirstTimestamp:], uint64(first))
 	binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(maxTS))
-	binary.BigEndian.PutUint64(b[offProducerID:], ^uint64(0))    // -1
-	binary.BigEndian.PutUint16(b[offProducerEpoch:], ^uint16(0)) // -1
-	binary.BigEndian.PutUint32(b[offBaseSequence:], ^uint32(0))  // -1
+	binary.BigEndian.PutUint64(b[offProducerID:], uint64(producerID))
+	epoch := uint16(0)
+	if producerID < 0 {
+		epoch = ^uint16(0) // -1
+	}
+	binary.BigEndian.PutUint16(b[offProducerEpoch:], epoch)
+	binary.BigEndian.PutUint32(b[offBaseSequence:], ^uint32(0)) // -1
 	binary.BigEndian.PutUint32(b[offRecordCount:], uint32(len(recs)))
 	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
 	return dst
