@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -25,6 +26,7 @@ type quota struct {
 	pending  atomic.Int64  // bytes admitted, not yet committed
 	hubAcked atomic.Uint64 // highest sequence the hub holds durably
 	dropped  atomic.Int64  // records deleted by drop-oldest
+	refusing atomic.Bool   // the last admission failed for lack of space
 
 	mu          sync.Mutex // serializes drops and trims
 	lastDropLog time.Time  // mu
@@ -38,27 +40,28 @@ func newQuota(l *wal.Log, max int64, policy WhenFull, logger *slog.Logger) *quot
 // admit reserves n bytes for a record about to be appended; release gives
 // them back once the record is committed (or its append failed).
 func (q *quota) admit(n int64) error {
-	if q.log.Size()+q.pending.Load()+n <= q.max {
+	err := q.room(n)
+	if err == nil {
 		q.pending.Add(n)
+	}
+	q.refusing.Store(errors.Is(err, ErrFull))
+	return err
+}
+
+func (q *quota) room(n int64) error {
+	switch {
+	case q.log.Size()+q.pending.Load()+n <= q.max:
 		return nil
+	case q.policy == WhenFullDropOldest:
+		return q.dropOldest(n)
 	}
-	if q.policy != WhenFullDropOldest {
-		return ErrFull
-	}
-	if err := q.dropOldest(n); err != nil {
-		return err
-	}
-	q.pending.Add(n)
-	return nil
+	return ErrFull
 }
 
 func (q *quota) release(n int64) { q.pending.Add(-n) }
 
-// full reports whether a record of n bytes would be refused right now
-// (without dropping anything); for status.
-func (q *quota) full() bool {
-	return q.policy == WhenFullBlock && q.log.Size()+q.pending.Load() >= q.max
-}
+// full reports whether the last publish was refused for lack of space.
+func (q *quota) full() bool { return q.refusing.Load() }
 
 // dropOldest deletes whole oldest segments until n more bytes fit. The
 // active segment is never deleted: if it alone is over the quota the
