@@ -90,6 +90,8 @@ func refusal(err error) (string, packets.Code) {
 		return reasonQuota, packets.ErrQuotaExceeded
 	case errors.Is(err, ErrClosing):
 		return reasonShutdown, packets.ErrServerBusy
+	case errors.Is(err, ErrNotAuthorized):
+		return reasonNotAuth, packets.ErrNotAuthorized
 	case errors.Is(err, record.ErrInvalid):
 		return reasonProperties, packets.ErrImplementationSpecificError
 	}

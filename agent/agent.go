@@ -15,6 +15,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
+	"github.com/edgelog/edgelog/devices"
 	"github.com/edgelog/edgelog/wal"
 )
 
@@ -38,7 +39,9 @@ type Agent struct {
 
 	conns sync.Map       // *mqtt.Client → *conn
 	acks  sync.WaitGroup // ack goroutines
+	bg    sync.WaitGroup // registry watch
 	q2    qos2Set
+	auth  auth
 
 	rejects rejectLog
 	life    context.Context // cancelled when the agent has stopped
@@ -76,6 +79,10 @@ func New(cfg Config) (*Agent, error) {
 		a.log.Warn("agent: repaired the WAL after an unclean stop", "recovery", fmt.Sprintf("%+v", rec))
 	}
 	a.quota = newQuota(l, cfg.MaxDisk, cfg.WhenFull, a.log)
+	if cfg.Devices != nil {
+		a.auth.reg.Store(cfg.Devices)
+		a.auth.limiter = devices.NewLoginLimiter(devices.LimiterConfig{})
+	}
 	a.server = newServer(&a.cfg)
 	a.hook = &hook{a: a}
 	a.met = newMetrics(a)
@@ -166,6 +173,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { httpErr <- a.http.Serve(a.httpLn) }()
 	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSync()
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.watchDevices(syncCtx)
+	}()
 	syncDone := make(chan error, 1)
 	if s := a.attachedSyncer(); s != nil {
 		go func() { syncDone <- s.Run(syncCtx) }()
@@ -204,8 +216,9 @@ func (a *Agent) shutdown(stopSync context.CancelFunc, syncDone <-chan error) {
 		a.log.Error("agent: final WAL sync failed", "err", err)
 	}
 	cancel()
-	// 4. Stop sync.
+	// 4. Stop sync (and the registry watch).
 	stopSync()
+	a.bg.Wait()
 	if err := <-syncDone; err != nil && !errors.Is(err, context.Canceled) {
 		a.log.Warn("agent: sync stopped with an error", "err", err)
 	}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
+
+	"github.com/edgelog/edgelog/devices"
 
 	"github.com/edgelog/edgelog/internal/vfs"
 	"github.com/edgelog/edgelog/record"
@@ -72,6 +75,14 @@ type Config struct {
 	// MaxPending bounds a connection's publishes waiting for their commit
 	// (advertised to MQTT 5 clients as Receive Maximum). Default 1024.
 	MaxPending int
+	// Devices, if set, authenticates clients (credentials, certificate
+	// pins) and authorizes their topics; it is reloaded when its file
+	// changes. Without it only anonymous clients connecting from a loopback
+	// address are accepted.
+	Devices *devices.Registry
+	// DevicesPoll is how often the registry file is checked for changes.
+	// Default devices.DefaultWatchInterval.
+	DevicesPoll time.Duration
 	// Hub is the hub's address, shown in status; the agent itself does not
 	// dial it (an attached Syncer does).
 	Hub string

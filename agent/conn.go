@@ -99,6 +99,10 @@ func (c *conn) publish(pk packets.Packet) {
 		}
 		return
 	}
+	if !a.canPublish(c.cl, pk.TopicName) {
+		c.refuse(e, fmt.Errorf("%w: topic %q is not in the device's publish ACL", ErrNotAuthorized, pk.TopicName))
+		return
+	}
 	data, err := record.Encode(&record.Record{
 		TimeMs: now.UnixMilli(), ClientID: c.cl.ID, Topic: pk.TopicName, QoS: e.qos,
 		Retain: pk.FixedHeader.Retain, ContentType: pk.Properties.ContentType,

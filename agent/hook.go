@@ -44,17 +44,8 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return nil
 	}
 	a.log.Warn("agent: connection refused", "client", cl.ID, "remote", cl.Net.Remote, "code", code.Code, "reason", why)
-	_ = a.server.SendConnack(cl, code, false, nil)
+	_ = a.server.SendConnack(cl, connackCode(code, cl.Properties.ProtocolVersion), false, nil)
 	return code
-}
-
-// authenticate decides whether cl may connect. Without a device registry
-// only clients connecting from a loopback address are accepted.
-func (a *Agent) authenticate(cl *mqtt.Client, _ packets.Packet) (packets.Code, error) {
-	if !isLoopback(cl.Net.Remote) {
-		return packets.ErrNotAuthorized, errors.New("agent: anonymous clients are accepted from loopback addresses only (no device registry)")
-	}
-	return packets.CodeSuccess, nil
 }
 
 func isLoopback(remote string) bool {
@@ -69,20 +60,13 @@ func isLoopback(remote string) bool {
 // OnConnectAuthenticate accepts: OnConnect has decided already.
 func (h *hook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
 
-// OnACLCheck authorizes publishing to a topic (write) or subscribing to a
-// filter and receiving from a topic (read).
+// OnACLCheck authorizes subscribing to a filter and receiving from a topic
+// (read). Publishing (write) is authorized in the ingest path instead, so
+// that a refusal is answered in order with the connection's other
+// publishes.
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	ok := h.a.allowed(cl, topic, write)
-	if !ok && write {
-		h.a.reject(reasonNotAuth, cl, ErrNotAuthorized, "topic", topic)
-	}
-	return ok
+	return write || h.a.canSubscribe(cl, topic)
 }
-
-func (a *Agent) allowed(*mqtt.Client, string, bool) bool { return true }
-
-// authMode names how clients are admitted, for status.
-func (a *Agent) authMode() string { return "loopback-anonymous" }
 
 // OnSessionEstablished starts the connection's ack goroutine; it runs on
 // the connection's read goroutine before any packet after CONNECT is read.
@@ -97,6 +81,7 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	if errors.Is(err, packets.ErrPacketTooLarge) {
 		a.reject(reasonTooLarge, cl, err, "limit", a.cfg.MaxPacketSize)
 	}
+	a.auth.who.Delete(cl)
 	if v, ok := a.conns.LoadAndDelete(cl); ok {
 		v.(*conn).close()
 	}

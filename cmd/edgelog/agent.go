@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/edgelog/edgelog/agent"
+	"github.com/edgelog/edgelog/devices"
 	"github.com/edgelog/edgelog/internal/cli"
 	"github.com/edgelog/edgelog/wal"
 )
@@ -176,6 +177,11 @@ func (f *agentFlags) config(logger *slog.Logger) (agent.Config, error) {
 	}
 	if err := f.checkHub(); err != nil {
 		return cfg, err
+	}
+	if f.devices != "" {
+		if cfg.Devices, err = devices.Load(f.devices); err != nil {
+			return cfg, cli.Usagef("devices", "%v", err)
+		}
 	}
 	return cfg, nil
 }

@@ -57,6 +57,8 @@ func TestAgentBadFlags(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "log-level"},
 		{[]string{"--config", cfg}, "when-full"},
 		{[]string{"--config", unknown}, "max-disc"},
+		{[]string{"--devices", notBundle}, "devices"},
+		{[]string{"--devices", filepath.Join(dir, "missing.yaml")}, "devices"},
 	} {
 		args := append([]string{"agent", "--data", filepath.Join(dir, "data"), "--listen-mqtt", "127.0.0.1:0", "--listen-http", "127.0.0.1:0"}, tc.args...)
 		code, _, stderr := runCmd(args...)
