@@ -1,0 +1,24 @@
+// Package quictransport binds the sync protocol to QUIC (quic-go). It is the
+// only package of edgelog that imports quic-go; the shipper and the hub's
+// ingest see connections and streams through the types here.
+//
+// Contract:
+//   - ALPN is ALPN ("edgelog-sync/1"); TLS 1.3 only; the TLS configuration
+//     comes from internal/pki (client certificates required and verified by
+//     the hub).
+//   - Dialer keeps a TLS session cache, so a reconnecting agent resumes and
+//     its first stream bytes (the Hello) travel as 0-RTT data. Listener
+//     accepts connections before their handshake completes so the Hello can
+//     be read early, but Authenticate must succeed (handshake complete,
+//     client certificate verified, identity not denied) before anything is
+//     answered or any data stream is accepted.
+//   - The control stream is bidirectional, opened by the agent, and has the
+//     highest send priority; data streams are unidirectional, agent to hub.
+//   - Connection migration is left enabled: the hub follows an agent whose
+//     address changes (NAT rebinding, new interface) without a new
+//     handshake.
+//   - Closing carries a syncproto.Code as the QUIC application error code;
+//     errors from streams and connections are mapped back to *syncproto.Error
+//     (Remote set when the peer closed), so callers classify with errors.Is
+//     against syncproto's sentinels.
+package quictransport

@@ -1,0 +1,103 @@
+package quictransport
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+
+	"github.com/quic-go/quic-go"
+)
+
+// Listener accepts agent connections on one UDP socket.
+type Listener struct {
+	tr *quic.Transport
+	ln *quic.EarlyListener
+}
+
+// Listen listens on a UDP address ("host:port"; port 0 picks one).
+// tlsConf is typically pki.Authority.ServerTLS(); ALPN is set here.
+func Listen(addr string, tlsConf *tls.Config, cfg Config) (*Listener, error) {
+	udp, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("quictransport: %w", err)
+	}
+	pc, err := net.ListenUDP("udp", udp)
+	if err != nil {
+		return nil, fmt.Errorf("quictransport: %w", err)
+	}
+	l, err := ListenPacket(pc, tlsConf, cfg)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// ListenPacket listens on an existing socket, which the Listener closes.
+func ListenPacket(pc net.PacketConn, tlsConf *tls.Config, cfg Config) (*Listener, error) {
+	tr := &quic.Transport{Conn: pc}
+	ln, err := tr.ListenEarly(withALPN(tlsConf), cfg.quic(true))
+	if err != nil {
+		return nil, fmt.Errorf("quictransport: %w", err)
+	}
+	return &Listener{tr: tr, ln: ln}, nil
+}
+
+// Accept returns the next connection, possibly before its handshake has
+// completed: call Conn.Authenticate before trusting it.
+func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	qc, err := l.ln.Accept(ctx)
+	if err != nil {
+		return nil, MapError(err)
+	}
+	return &Conn{qc: qc}, nil
+}
+
+// Addr is the UDP address listened on.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Close stops accepting, closes every connection and the socket.
+func (l *Listener) Close() error {
+	err := l.ln.Close()
+	if e := l.tr.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// Dialer connects an agent to hubs. It keeps a TLS session cache so that
+// reconnections resume with 0-RTT. Safe for concurrent use.
+type Dialer struct {
+	tls *tls.Config
+	cfg *quic.Config
+}
+
+// NewDialer returns a Dialer. tlsConf is typically pki.Bundle.ClientTLS();
+// ALPN and a session cache are added here.
+func NewDialer(tlsConf *tls.Config, cfg Config) *Dialer {
+	t := withALPN(tlsConf)
+	if t.ClientSessionCache == nil {
+		t.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	}
+	return &Dialer{tls: t, cfg: cfg.quic(false)}
+}
+
+// Dial connects to a hub at addr ("host:port") from a fresh UDP socket.
+// It returns as soon as streams can be opened: with a resumed session that
+// is before the handshake completes, and the first bytes written travel as
+// 0-RTT data.
+func (d *Dialer) Dial(ctx context.Context, addr string) (*Conn, error) {
+	qc, err := quic.DialAddrEarly(ctx, addr, d.tls, d.cfg)
+	if err != nil {
+		return nil, MapError(err)
+	}
+	return &Conn{qc: qc}, nil
+}
+
+func withALPN(c *tls.Config) *tls.Config {
+	c = c.Clone()
+	c.NextProtos = []string{ALPN}
+	c.MinVersion = tls.VersionTLS13
+	return c
+}
