@@ -82,9 +82,14 @@ func NewFlagSet(name, synopsis string, env *Env) *flag.FlagSet {
 // the --config flag (if any). It returns flag.ErrHelp for -h/--help, and a
 // *UsageError for anything wrong.
 func Parse(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard) // errors are returned, printed once by the caller
+	// Errors are returned and printed once by the caller: silence the flag
+	// package's own error and usage printing during the parse.
+	out, usage := outputOf(fs), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	err := fs.Parse(args)
-	fs.SetOutput(outputOf(fs))
+	fs.SetOutput(out)
+	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
 		fs.Usage()
 		return flag.ErrHelp

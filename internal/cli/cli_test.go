@@ -127,3 +127,20 @@ func TestParseArgsTakesFlagsAnywhere(t *testing.T) {
 		t.Fatal("unknown flag accepted")
 	}
 }
+
+func TestHelpListsFlagsOnceAndBadFlagIsOneLine(t *testing.T) {
+	fs, _, _, stderr := newTestFlags(t)
+	if err := Parse(fs, []string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	if out := stderr.String(); strings.Count(out, "usage:") != 1 || !strings.Contains(out, "-max-disk") {
+		t.Errorf("--help output should show the synopsis once and the flags:\n%s", out)
+	}
+	fs, _, _, stderr = newTestFlags(t)
+	err := Parse(fs, []string{"--nope"})
+	var out bytes.Buffer
+	ReportParse(err, &Env{Stderr: &out}, "x")
+	if stderr.Len() != 0 || strings.Count(out.String(), "\n") != 1 {
+		t.Errorf("bad flag: printed %q and %q, want one line", stderr.String(), out.String())
+	}
+}
