@@ -16,10 +16,10 @@ import (
 // refuses one the WAL did not take. Runs on the connection's ack goroutine.
 func (c *conn) answer(e *entry) {
 	a := c.a
-	if e.qos == 2 {
-		defer a.q2.end(c.cl.ID, e.pid)
-	}
 	if e.err != nil {
+		if e.qos == 2 {
+			a.q2.end(c.cl.ID, e.pid)
+		}
 		c.refused(e)
 		return
 	}
@@ -28,24 +28,26 @@ func (c *conn) answer(e *entry) {
 	if e.pk != nil {
 		c.deliver(e.pk)
 	}
+	// Count before acknowledging: a client that saw its ack sees the count.
+	a.met.publishes[e.qos].Inc()
+	a.met.bytes.Add(float64(e.size))
+	if e.qos > 0 {
+		a.met.ackLatency.Observe(time.Duration(time.Now().UnixNano() - e.recv).Seconds())
+	}
 	switch e.qos {
 	case 1:
 		_ = c.cl.WritePacket(ackPacket(packets.Puback, e.pid, packets.CodeSuccess))
 	case 2:
 		c.pubrec(e.pid)
 	}
-	if e.qos > 0 {
-		a.met.ackLatency.Observe(time.Duration(time.Now().UnixNano() - e.recv).Seconds())
-	}
-	a.met.publishes[e.qos].Inc()
-	a.met.bytes.Add(float64(e.size))
 }
 
 // pubrec acknowledges a stored QoS 2 publish. The PUBREC goes into mochi's
 // inflight map first, exactly as mochi does itself, so that mochi answers
 // the PUBREL with a PUBCOMP, resends the PUBREC to a resumed session and
-// treats a retransmitted PUBLISH as a duplicate. If the session was taken
-// over by a new connection meanwhile, the new one gets the state.
+// treats a later retransmitted PUBLISH as a duplicate; copies that arrived
+// while the first was being committed get a PUBREC each. If the session was
+// taken over by a new connection meanwhile, the new one gets the state.
 func (c *conn) pubrec(pid uint16) {
 	ack := ackPacket(packets.Pubrec, pid, packets.CodeSuccess)
 	now := time.Now().Unix()
@@ -60,7 +62,10 @@ func (c *conn) pubrec(pid uint16) {
 		atomic.AddInt64(&c.a.server.Info.Inflight, 1)
 		target.State.Inflight.DecreaseReceiveQuota()
 	}
-	_ = target.WritePacket(ack)
+	copies := 1 + c.a.q2.end(c.cl.ID, pid)
+	for range copies {
+		_ = target.WritePacket(ack)
+	}
 }
 
 // refused answers a publish that was not stored: MQTT 5 clients get a
@@ -159,34 +164,39 @@ func (a *Agent) noteWALError(err error) {
 // by client ID, so a retransmission in that window is not stored twice.
 type qos2Set struct {
 	mu sync.Mutex
-	m  map[string]map[uint16]struct{} // mu
+	m  map[string]map[uint16]int // mu: retransmissions seen per packet ID
 }
 
-// begin reports whether (id, pid) was not in flight, and marks it.
+// begin reports whether (id, pid) was not in flight and marks it; a
+// retransmission is counted instead.
 func (s *qos2Set) begin(id string, pid uint16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = map[string]map[uint16]struct{}{}
+		s.m = map[string]map[uint16]int{}
 	}
 	ids := s.m[id]
 	if ids == nil {
-		ids = map[uint16]struct{}{}
+		ids = map[uint16]int{}
 		s.m[id] = ids
 	}
-	if _, dup := ids[pid]; dup {
+	if n, dup := ids[pid]; dup {
+		ids[pid] = n + 1
 		return false
 	}
-	ids[pid] = struct{}{}
+	ids[pid] = 0
 	return true
 }
 
-func (s *qos2Set) end(id string, pid uint16) {
+// end forgets (id, pid) and returns how many retransmissions arrived.
+func (s *qos2Set) end(id string, pid uint16) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ids := s.m[id]
+	n := ids[pid]
 	delete(ids, pid)
 	if len(ids) == 0 {
 		delete(s.m, id)
 	}
+	return n
 }
