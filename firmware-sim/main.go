@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edgelog/edgelog/devices"
@@ -122,6 +124,7 @@ func runFleet(ctx context.Context, args []string, env *cli.Env) int {
 	fs.IntVar(&cfg.OversizeBytes, "oversize-bytes", 2<<20, "payload size of an oversized publish")
 	seed := fs.Int64("seed", 0, "random seed (0: random); the same seed gives every device the same readings")
 	report := fs.String("report", "", "write the final report as JSON to this file")
+	ackedLog := fs.String("acked-log", "", "write every acknowledged message to this file, one JSON line each (client_id, seq, topic, qos)")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	verbose := fs.Bool("v", false, "log connection errors")
 	code, ok := cli.ReportParse(cli.Parse(fs, args), env, "firmware-sim")
@@ -148,6 +151,15 @@ func runFleet(ctx context.Context, args []string, env *cli.Env) int {
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if *ackedLog != "" {
+		al, err := openAckedLog(*ackedLog)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "firmware-sim: acked-log: %v\n", err)
+			return cli.ExitUsage
+		}
+		defer al.close(env)
+		cfg.OnAck = al.record
+	}
 	p := newProgress(env.Stderr, cfg.Devices, *quiet)
 	cfg.Progress = p.update
 	fleet, err := sim.New(cfg)
@@ -169,6 +181,55 @@ func runFleet(ctx context.Context, args []string, env *cli.Env) int {
 		return cli.ExitFailure
 	}
 	return cli.ExitOK
+}
+
+// ackedLog writes one JSON line per acknowledged message; record is called
+// from every device's goroutine.
+type ackedLog struct {
+	mu  sync.Mutex
+	f   *os.File
+	w   *bufio.Writer // protected by mu
+	err error         // first write error; protected by mu
+}
+
+func openAckedLog(path string) (*ackedLog, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &ackedLog{f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+}
+
+func (a *ackedLog) record(ack sim.Ack) {
+	line, _ := json.Marshal(struct {
+		ClientID string `json:"client_id"`
+		Seq      uint64 `json:"seq"`
+		Topic    string `json:"topic"`
+		QoS      byte   `json:"qos"`
+	}{ack.ClientID, ack.Seq, ack.Topic, ack.QoS})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil {
+		_, a.err = a.w.Write(append(line, '\n'))
+	}
+}
+
+func (a *ackedLog) close(env *cli.Env) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	err := a.err
+	if err == nil {
+		err = a.w.Flush()
+	}
+	if err == nil {
+		err = a.f.Sync()
+	}
+	if cerr := a.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "firmware-sim: acked-log: %v\n", err)
+	}
 }
 
 func profileHelp() string {

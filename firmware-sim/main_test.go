@@ -46,6 +46,7 @@ func runSim(t *testing.T, args ...string) (int, string) {
 func TestProvisionThenRunWithReport(t *testing.T) {
 	dir := t.TempDir()
 	reg, creds, report := filepath.Join(dir, "devices.yaml"), filepath.Join(dir, "creds.yaml"), filepath.Join(dir, "report.json")
+	ackedPath := filepath.Join(dir, "acked.jsonl")
 	if code, errOut := runSim(t, "provision", "--registry", reg, "--credentials", creds, "--devices", "3", "--cost", "4"); code != 0 {
 		t.Fatalf("provision: exit %d: %s", code, errOut)
 	}
@@ -54,7 +55,7 @@ func TestProvisionThenRunWithReport(t *testing.T) {
 	}
 	url := startMochi(t)
 	code, errOut := runSim(t, "--broker", url, "--devices", "3", "--rate", "20", "--duration", "1s", "--qos", "1",
-		"--stream-qos", "log=0", "--format", "cbor", "--credentials", creds, "--report", report, "--quiet")
+		"--stream-qos", "log=0", "--format", "cbor", "--credentials", creds, "--report", report, "--acked-log", ackedPath, "--quiet")
 	if code != 0 {
 		t.Fatalf("run: exit %d: %s", code, errOut)
 	}
@@ -71,6 +72,13 @@ func TestProvisionThenRunWithReport(t *testing.T) {
 	}
 	if rep.Devices != 3 || rep.Acked == 0 || rep.DeliveredQoS0 == 0 || rep.Acked+rep.DeliveredQoS0+rep.Dropped+rep.Unsent+rep.LostQoS0 != rep.Generated {
 		t.Errorf("report: %s", data)
+	}
+	acked, err := os.ReadFile(ackedPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(acked), "\n"); uint64(n) != rep.Acked || !strings.Contains(string(acked), `"client_id":"sim-0001"`) {
+		t.Errorf("acked log has %d lines, report says %d acked", n, rep.Acked)
 	}
 }
 
