@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
@@ -15,40 +16,69 @@ type ProduceResult struct {
 	LogStart   int64 // the partition's log start offset
 }
 
+// Appended is the outcome of Append: where the records went and what to
+// wait for before acknowledging them.
+type Appended struct {
+	BaseOffset int64
+	End        int64 // wait for durability up to here (WaitDurable)
+	Partition  *store.Partition
+	Records    int
+}
+
 const (
 	attrTransactional = 0x10
 	attrControl       = 0x20
 )
 
 // Produce appends the record set of one partition of a Kafka Produce request
-// (concatenated v2 batches, stored as they are). With acks != 0 it returns
-// once the records are durable under the fsync policy. Idempotent
-// producers' batches are checked against the partition's producer marks,
-// atomically with the write: a batch at or below the producer's last
-// sequence is ErrDuplicateSequence (already stored, nothing written), a gap
-// is ErrOutOfOrderSequence.
+// and, with acks != 0, returns once the records are durable under the fsync
+// policy. See Append.
 func (b *Broker) Produce(ctx context.Context, topic string, partition int32, records []byte, acks int16) (ProduceResult, error) {
-	p, err := b.Partition(topic, partition)
+	a, err := b.Append(topic, partition, records)
+	if err != nil && a.Partition == nil {
+		return ProduceResult{}, err
+	}
+	if acks != 0 {
+		if werr := a.Partition.WaitDurable(ctx, a.End); werr != nil {
+			return ProduceResult{}, werr
+		}
+	}
 	if err != nil {
 		return ProduceResult{}, err
+	}
+	start, _, _ := a.Partition.Offsets()
+	return ProduceResult{BaseOffset: a.BaseOffset, LogStart: start}, nil
+}
+
+// Append writes the record set of one partition of a Kafka Produce request
+// (concatenated v2 batches, stored as they are) without waiting for
+// durability. Idempotent producers' batches are checked against the
+// partition's producer marks, atomically with the write: a batch at or
+// below the producer's last sequence is ErrDuplicateSequence (already
+// stored, nothing written; the result still says what to wait for, since
+// the original may not be durable yet), a gap is ErrOutOfOrderSequence.
+func (b *Broker) Append(topic string, partition int32, records []byte) (Appended, error) {
+	p, err := b.Partition(topic, partition)
+	if err != nil {
+		return Appended{}, err
 	}
 	infos, err := store.SplitBatches(records, b.cfg.MaxBatch)
 	if err != nil {
-		return ProduceResult{}, err
+		return Appended{}, err
 	}
 	if len(infos) == 0 {
-		return ProduceResult{}, fmt.Errorf("%w: no record batch", store.ErrBadBatch)
+		return Appended{}, fmt.Errorf("%w: no record batch", store.ErrBadBatch)
 	}
 	pid := infos[0].ProducerID
 	nrec := 0
 	for _, info := range infos {
 		switch {
 		case info.Attributes&(attrTransactional|attrControl) != 0:
-			return ProduceResult{}, fmt.Errorf("%w: transactional batches are not supported", ErrUnsupportedBatch)
+			return Appended{}, fmt.Errorf("%w: transactional batches are not supported", ErrUnsupportedBatch)
 		case info.ProducerID >= reservedProducerIDs:
-			return ProduceResult{}, fmt.Errorf("%w: %d", ErrInvalidProducerID, info.ProducerID)
+			return Appended{}, fmt.Errorf("%w: %d", ErrInvalidProducerID, info.ProducerID)
 		case info.ProducerID != pid:
-			return ProduceResult{}, fmt.Errorf("%w: batches of several producers in one partition", ErrUnsupportedBatch)
+			return Appended{}, fmt.Errorf("%w: batches of several producers in one partition", ErrUnsupportedBatch)
 		}
 		nrec += int(info.RecordCount)
 	}
@@ -58,18 +88,16 @@ func (b *Broker) Produce(ctx context.Context, topic string, partition int32, rec
 	} else {
 		base, end, err = b.writeIdempotent(p, records, infos)
 	}
+	if errors.Is(err, ErrDuplicateSequence) {
+		_, _, end := p.Offsets()
+		return Appended{BaseOffset: -1, End: end, Partition: p}, err
+	}
 	if err != nil {
-		return ProduceResult{}, err
+		return Appended{}, err
 	}
 	b.metrics.produced.Add(float64(nrec))
 	b.metrics.producedBytes.Add(float64(len(records)))
-	if acks != 0 {
-		if err := p.WaitDurable(ctx, end); err != nil {
-			return ProduceResult{}, err
-		}
-	}
-	start, _, _ := p.Offsets()
-	return ProduceResult{BaseOffset: base, LogStart: start}, nil
+	return Appended{BaseOffset: base, End: end, Partition: p, Records: nrec}, nil
 }
 
 // writeIdempotent writes an idempotent producer's batches one by one, each
@@ -162,4 +190,11 @@ func (b *Broker) NewProducerID(ctx context.Context) (int64, error) {
 	id := b.nextPID
 	b.nextPID++
 	return id, nil
+}
+
+// IssuedProducerID reports whether id was issued by NewProducerID.
+func (b *Broker) IssuedProducerID(id int64) bool {
+	b.pidMu.Lock()
+	defer b.pidMu.Unlock()
+	return id >= 1 && id < b.nextPID
 }
