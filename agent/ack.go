@@ -13,13 +13,17 @@ import (
 )
 
 // answer acknowledges a committed publish and delivers it locally, or
-// refuses one the WAL did not take. Runs on the connection's ack goroutine.
-func (c *conn) answer(e *entry) {
+// refuses one the WAL did not take. Success acks are gathered in out and
+// written together (flush) when the batch ends or before anything else is
+// written, so the connection's answers stay in receive order. Runs on the
+// connection's ack goroutine.
+func (c *conn) answer(e *entry, out *ackBuf) {
 	a := c.a
 	if e.err != nil {
 		if e.qos == 2 {
 			a.q2.end(c.cl.ID, e.pid)
 		}
+		c.flush(out)
 		c.refused(e)
 		return
 	}
@@ -36,10 +40,43 @@ func (c *conn) answer(e *entry) {
 	}
 	switch e.qos {
 	case 1:
-		_ = c.cl.WritePacket(ackPacket(packets.Puback, e.pid, packets.CodeSuccess))
+		out.add(packets.Puback, e.pid)
 	case 2:
-		c.pubrec(e.pid)
+		c.pubrec(e.pid, out)
 	}
+}
+
+// ackBuf holds encoded success PUBACKs/PUBRECs awaiting one write.
+type ackBuf struct {
+	b []byte
+	n int // packets in b
+}
+
+// add appends a success PUBACK or PUBREC: the same four bytes in MQTT
+// 3.1.1 and 5 (a version 5 ack with reason 0 and no properties may omit
+// both).
+func (o *ackBuf) add(kind byte, pid uint16) {
+	o.b = append(o.b, kind<<4, 2, byte(pid>>8), byte(pid))
+	o.n++
+}
+
+// flush writes the gathered acks with one write under the client's write
+// lock (the lock mochi's WritePacket holds), instead of one WritePacket and
+// one syscall per ack.
+func (c *conn) flush(out *ackBuf) {
+	if out.n == 0 {
+		return
+	}
+	cl := c.cl
+	cl.Lock()
+	if !cl.Closed() && cl.Net.Conn != nil {
+		if n, err := cl.Net.Conn.Write(out.b); err == nil {
+			atomic.AddInt64(&c.a.server.Info.BytesSent, int64(n))
+			atomic.AddInt64(&c.a.server.Info.PacketsSent, int64(out.n))
+		}
+	}
+	cl.Unlock()
+	out.b, out.n = out.b[:0], 0
 }
 
 // pubrec acknowledges a stored QoS 2 publish. The PUBREC goes into mochi's
@@ -48,7 +85,7 @@ func (c *conn) answer(e *entry) {
 // treats a later retransmitted PUBLISH as a duplicate; copies that arrived
 // while the first was being committed get a PUBREC each. If the session was
 // taken over by a new connection meanwhile, the new one gets the state.
-func (c *conn) pubrec(pid uint16) {
+func (c *conn) pubrec(pid uint16, out *ackBuf) {
 	ack := ackPacket(packets.Pubrec, pid, packets.CodeSuccess)
 	now := time.Now().Unix()
 	ack.Created, ack.Expiry = now, now+c.a.server.Options.Capabilities.MaximumMessageExpiryInterval
@@ -64,7 +101,11 @@ func (c *conn) pubrec(pid uint16) {
 	}
 	copies := 1 + c.a.q2.end(c.cl.ID, pid)
 	for range copies {
-		_ = target.WritePacket(ack)
+		if target == c.cl {
+			out.add(packets.Pubrec, pid)
+		} else {
+			_ = target.WritePacket(ack)
+		}
 	}
 }
 

@@ -115,7 +115,9 @@ func newServer(cfg *Config) *mqtt.Server {
 	// warning); the agent logs what matters itself.
 	mlog := cfg.Logger.With("component", "mqtt")
 	mlog = slog.New(levelFilter{h: mlog.Handler(), min: slog.LevelError})
-	return mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mlog})
+	// A larger read buffer lets one read syscall take many pipelined
+	// publishes (mochi's default is 2 KiB).
+	return mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mlog, ClientNetReadBufferSize: 16 << 10})
 }
 
 func (a *Agent) addListeners() error {

@@ -281,6 +281,7 @@ func (c *conn) close() {
 func (c *conn) loop() {
 	defer c.a.acks.Done()
 	var batch []entry
+	var out ackBuf
 	for range c.wake {
 		c.mu.Lock()
 		n := c.nDone
@@ -299,8 +300,9 @@ func (c *conn) loop() {
 			c.signal(c.space)
 		}
 		for i := range batch {
-			c.answer(&batch[i])
+			c.answer(&batch[i], &out)
 		}
+		c.flush(&out)
 		clear(batch)
 		if exit {
 			return

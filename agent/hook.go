@@ -129,8 +129,12 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, nil
 	}
 	h.a.connFor(cl).publish(pk)
-	return pk, packets.ErrRejectPacket
+	return pk, errRejectPacket
 }
+
+// errRejectPacket is packets.ErrRejectPacket boxed once: converting the
+// Code struct to an error on every publish would allocate.
+var errRejectPacket error = packets.ErrRejectPacket
 
 // OnWillSent stores a will mochi published for a client that went away.
 // A will has no publisher waiting for an ack, so it is appended like QoS 0.
