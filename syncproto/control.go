@@ -17,7 +17,7 @@ func SupportedVersions() []uint16 { return []uint16{Version1} }
 // Bounds on control frame fields.
 const (
 	MaxAgentID  = 256  // bytes of an agent ID
-	MaxEpoch    = 128  // bytes of a WAL epoch
+	MaxEpoch    = 64   // bytes of a WAL epoch
 	MaxMessage  = 1024 // bytes of an Error message
 	maxVersions = 16   // versions listed in a Hello
 )

@@ -44,7 +44,7 @@
 // lengths, tags and invalid UTF-8 are refused):
 //
 //	type 1 Hello      {1: agent ID (text ≤ 256 B), 2: [versions] (1–16),
-//	                   3: WAL epoch (text ≤ 128 B), 4: first seq held,
+//	                   3: WAL epoch (text ≤ 64 B), 4: first seq held,
 //	                   5: next seq to be appended}           agent → hub
 //	type 2 Welcome    {1: chosen version, 2: resume-from seq,
 //	                   3: {1: max batch bytes, 2: max batch records,

@@ -12,6 +12,7 @@ import (
 // Listener accepts agent connections on one UDP socket.
 type Listener struct {
 	tr *quic.Transport
+	pc net.PacketConn
 	ln *quic.EarlyListener
 }
 
@@ -41,7 +42,7 @@ func ListenPacket(pc net.PacketConn, tlsConf *tls.Config, cfg Config) (*Listener
 	if err != nil {
 		return nil, fmt.Errorf("quictransport: %w", err)
 	}
-	return &Listener{tr: tr, ln: ln}, nil
+	return &Listener{tr: tr, pc: pc, ln: ln}, nil
 }
 
 // Accept returns the next connection, possibly before its handshake has
@@ -57,10 +58,16 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 // Addr is the UDP address listened on.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 
+// StopAccepting makes Accept fail; established connections carry on.
+func (l *Listener) StopAccepting() error { return l.ln.Close() }
+
 // Close stops accepting, closes every connection and the socket.
 func (l *Listener) Close() error {
 	err := l.ln.Close()
 	if e := l.tr.Close(); err == nil {
+		err = e
+	}
+	if e := l.pc.Close(); err == nil {
 		err = e
 	}
 	return err
