@@ -273,8 +273,10 @@ func (d *device) sample() {
 	d.c.generated.Add(1)
 	period := time.Duration(float64(time.Second) / d.cfg.Rate)
 	d.sampleAt = d.sampleAt.Add(time.Duration(float64(period) * (0.9 + 0.2*d.rng.Float64())))
-	if now := time.Now(); d.sampleAt.Before(now) {
-		d.sampleAt = now // fell behind (blocked publishing): do not burst to catch up
+	if floor := time.Now().Add(-time.Second); d.sampleAt.Before(floor) {
+		// Fell behind (a blocked publish, an overloaded machine): catch up
+		// on at most one second of readings, as a sensor buffer would.
+		d.sampleAt = floor
 	}
 	d.sampler.Reset(time.Until(d.sampleAt))
 }

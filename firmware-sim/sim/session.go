@@ -43,6 +43,9 @@ func (d *device) session(ctx context.Context, awakeUntil time.Time) {
 			d.settle(pending, nil)
 			return
 		case <-d.lost:
+			if d.client.IsConnectionOpen() {
+				continue // a late report about the previous connection
+			}
 			d.settle(pending, nil)
 			return
 		case <-head:
