@@ -44,6 +44,8 @@
 //     filters; CanSubscribe allows a filter only when one of the device's
 //     subscribe filters matches every topic it can match. Disabled and
 //     unknown devices may do neither.
+//   - NewRegistry builds a registry from Device values with the same checks
+//     (for fleets provisioned in memory).
 //   - Watch polls the file and hands over a new Registry when the content
 //     changes, or an error when the new content is bad (the caller keeps
 //     its previous registry).

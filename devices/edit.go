@@ -48,13 +48,41 @@ func OpenDocument(path string) (*Document, error) {
 			return nil, err
 		}
 	}
+	if err := d.load(data); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// NewRegistry builds a registry from devices, checked exactly as a file
+// with these entries would be (for programs that provision devices in
+// memory, such as edgelog demo).
+func NewRegistry(devs []Device) (*Registry, error) {
+	d := &Document{}
+	if err := d.load([]byte(newFileHeader)); err != nil {
+		return nil, err
+	}
+	for _, dev := range devs {
+		if err := d.Add(dev); err != nil {
+			return nil, err
+		}
+	}
+	data, err := d.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data)
+}
+
+// load parses data (a valid registry) into the node tree.
+func (d *Document) load(data []byte) error {
 	if err := yaml.Unmarshal(data, &d.doc); err != nil {
-		return nil, yamlError(err)
+		return yamlError(err)
 	}
 	if len(d.doc.Content) == 0 { // empty or comment-only file
 		var fresh yaml.Node
 		if err := yaml.Unmarshal([]byte(newFileHeader), &fresh); err != nil {
-			return nil, err
+			return err
 		}
 		fresh.HeadComment = d.doc.HeadComment
 		d.doc = fresh
@@ -73,7 +101,7 @@ func OpenDocument(path string) (*Document, error) {
 		*d.list = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: d.list.Line}
 	}
 	d.list.Style = 0 // block style, so appended devices read naturally
-	return d, nil
+	return nil
 }
 
 func strNode(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }

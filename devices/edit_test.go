@@ -115,3 +115,28 @@ func TestDocumentCreatesAndDetectsConcurrentEdits(t *testing.T) {
 		}
 	}
 }
+
+func TestNewRegistryChecksLikeAFile(t *testing.T) {
+	h := testHash(t)
+	r, err := NewRegistry([]Device{{ID: "a", PasswordHash: h, Enabled: true, Publish: []string{"t/{id}/#"}}, {ID: "b", PasswordHash: h}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Authenticate("a", testPassword); err != nil || !r.CanPublish("a", "t/a/x") {
+		t.Errorf("registry from devices: %v", err)
+	}
+	if b, _ := r.Lookup("b"); b.Enabled {
+		t.Error("Enabled false was not kept")
+	}
+	for name, devs := range map[string][]Device{
+		"duplicate":  {{ID: "a", PasswordHash: h}, {ID: "a", PasswordHash: h}},
+		"bad filter": {{ID: "a", PasswordHash: h, Publish: []string{"a/#/b"}}},
+		"plain pw":   {{ID: "a", PasswordHash: "hunter2"}},
+		"no secret":  {{ID: "a"}},
+		"bad id":     {{ID: "a+b", PasswordHash: h}},
+	} {
+		if _, err := NewRegistry(devs); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
