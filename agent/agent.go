@@ -111,6 +111,10 @@ func newServer(cfg *Config) *mqtt.Server {
 	caps.TopicAliasMaximum = topicAliasMaximum
 	caps.MaximumSessionExpiryInterval = 24 * 60 * 60
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
+	// Each connection (and each re-injecting inline client) gets an outbound
+	// queue of this many packets up front; mochi's 8192 costs 64 KiB per
+	// connection.
+	caps.MaximumClientWritesPending = 2048
 	// mochi's own logs are mostly per-connection noise (every EOF is a
 	// warning); the agent logs what matters itself.
 	mlog := cfg.Logger.With("component", "mqtt")

@@ -51,15 +51,14 @@ type conn struct {
 
 // entry is one publish awaiting its answer.
 type entry struct {
-	recv  int64 // receive time, Unix nanoseconds
-	cost  int64 // quota bytes to release at commit (0 if not admitted)
-	err   error // done: nil when committed
-	pk    *packets.Packet
-	size  int // payload bytes
-	pid   uint16
-	qos   byte
-	done  bool
-	extra bool // an admitted append (commit callback pending or received)
+	recv int64 // receive time, Unix nanoseconds
+	cost int64 // quota bytes to release at commit (0 if not admitted)
+	err  error // done: nil when committed
+	pk   *packets.Packet
+	size int // payload bytes
+	pid  uint16
+	qos  byte
+	done bool
 }
 
 // connFor returns cl's conn, creating it (and its ack goroutine) once.
@@ -81,27 +80,22 @@ func (a *Agent) connFor(cl *mqtt.Client) *conn {
 }
 
 // publish handles one client publish on the connection's read goroutine.
-func (c *conn) publish(pk packets.Packet) {
+// It reports whether the publish was queued (appended, or refused to be
+// answered in order); for QoS 2 the caller has marked it in a.q2, and an
+// answered entry releases that mark.
+func (c *conn) publish(pk packets.Packet) bool {
 	a := c.a
 	if c.doomed {
-		return // the connection closes once the refusal ahead is answered
+		return false // the connection closes once the refusal ahead is answered
 	}
 	now := time.Now()
 	e := entry{recv: now.UnixNano(), pid: pk.PacketID, qos: pk.FixedHeader.Qos, size: len(pk.Payload)}
-	if e.qos == 2 && !a.q2.begin(c.cl.ID, e.pid) {
-		// A retransmission of a QoS 2 publish whose first copy is still
-		// being committed: that copy's PUBREC answers both.
-		return
-	}
 	if !c.reserve(e.qos) {
-		if e.qos == 2 {
-			a.q2.end(c.cl.ID, e.pid)
-		}
-		return
+		return false
 	}
 	if !a.canPublish(c.cl, pk.TopicName) {
 		c.refuse(e, fmt.Errorf("%w: topic %q is not in the device's publish ACL", ErrNotAuthorized, pk.TopicName))
-		return
+		return true
 	}
 	data, err := record.Encode(&record.Record{
 		TimeMs: now.UnixMilli(), ClientID: c.cl.ID, Topic: pk.TopicName, QoS: e.qos,
@@ -109,13 +103,14 @@ func (c *conn) publish(pk packets.Packet) {
 		UserProps: userProps(pk.Properties.User), Payload: pk.Payload, PacketID: pk.PacketID,
 	})
 	if err == nil {
-		err = a.admit(int64(len(data) + frameOverhead))
+		e.cost = int64(len(data) + frameOverhead)
+		err = a.admit(e.cost)
 	}
 	if err != nil {
+		e.cost = 0
 		c.refuse(e, err)
-		return
+		return true
 	}
-	e.cost, e.extra = int64(len(data)+frameOverhead), true
 	if pk.FixedHeader.Retain || atomic.LoadInt64(&a.server.Info.Subscriptions) > 0 {
 		e.pk = deliverable(pk)
 	}
@@ -124,6 +119,7 @@ func (c *conn) publish(pk packets.Packet) {
 		a.quota.release(e.cost)
 		c.failLast(walError(err))
 	}
+	return true
 }
 
 // deliverable is the copy of pk the agent re-injects after the commit.
@@ -213,7 +209,7 @@ func (c *conn) push(e entry) {
 func (c *conn) failLast(err error) {
 	c.mu.Lock()
 	last := &c.q[len(c.q)-1]
-	last.done, last.err, last.extra = true, err, false
+	last.done, last.err = true, err
 	c.advance()
 	c.mu.Unlock()
 	if !c.v5 && last.qos > 0 {

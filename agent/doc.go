@@ -9,11 +9,18 @@
 //     sent on behalf of a client are appended too.
 //   - Ack after durable: a QoS 1 PUBACK or QoS 2 PUBREC is written only from
 //     the WAL's commit callback path, that is after the record's commit
-//     (fsynced under wal.FsyncAlways). The ingest hook returns
-//     packets.ErrRejectPacket from OnPublish so mochi never acknowledges on
-//     its own (for MQTT 3.1.1 clients any other error would still make mochi
-//     send a PUBACK). Publishes from one connection are answered in receive
-//     order; many may be in flight and share one fsync.
+//     (fsynced under wal.FsyncAlways). Publishes from one connection are
+//     answered in receive order; many may be in flight and share one fsync,
+//     and the success acks of one commit go out in one write.
+//   - mochi never acknowledges a client publish itself. The hook takes every
+//     publish in OnPacketRead and hands mochi the same packet renamed to a
+//     $SYS topic, which mochi drops without an ack. (Returning
+//     packets.ErrRejectPacket from OnPublish, the documented way, works too
+//     but makes mochi allocate a copy of every packet for a debug log; any
+//     other OnPublish error still makes mochi ack MQTT 3.1.1 publishes.)
+//     What mochi is left to handle unrenamed is either invalid (refused by
+//     mochi) or a QoS 2 retransmission of a stored publish (answered from
+//     mochi's inflight map).
 //   - Local subscribers receive a publish only after its commit: the agent
 //     re-injects it into the broker (retained messages, wildcards, QoS
 //     0/1/2 and no-local as mochi implements them).
@@ -29,6 +36,15 @@
 //     commit. MQTT 5 clients are told this as Receive Maximum and are
 //     disconnected (0x93) when they exceed it; MQTT 3.1.1 clients are
 //     slowed down (their connection is not read) until acks drain.
+//   - Devices (Config.Devices): credentials and certificate pins at
+//     CONNECT; the publish ACL in the ingest path (refused like a full WAL,
+//     reason 0x87); the subscribe ACL at SUBSCRIBE and at every delivery. A
+//     registry reload disconnects only removed, disabled or re-keyed
+//     devices. Without a registry only clients on loopback addresses.
+//   - MQTT sessions live in memory. After a crash, a publish that was
+//     stored but not yet acknowledged is stored again if its client
+//     retransmits it (QoS 1 is at least once; records carry the packet ID
+//     so such copies can be recognised).
 //   - The WAL front is trimmed only below the sequence the hub reported as
 //     stored (SetHubAcked), or by WhenFullDropOldest, which drops whole
 //     oldest segments and counts the records it dropped.

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -22,7 +23,7 @@ func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
 		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnPacketRead,
-		mqtt.OnPacketEncode, mqtt.OnPublish, mqtt.OnWillSent,
+		mqtt.OnPacketEncode, mqtt.OnWillSent,
 	}, []byte{b})
 }
 
@@ -87,26 +88,23 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	}
 }
 
-// OnPacketRead refuses publishes the agent would not store, with a reason,
-// before mochi handles them. Refusing closes the connection (after an MQTT
-// 5 DISCONNECT naming the reason).
+// OnPacketRead is the ingest path: every client publish is checked, then
+// taken (see take) before mochi handles it. A publish the agent would not
+// store closes the connection with a reason (an MQTT 5 DISCONNECT naming
+// it) instead of being dropped silently.
 func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if pk.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
 	reason, err := checkPublish(&pk)
 	if err == nil {
-		return pk, nil
+		return h.take(cl, pk)
 	}
-	h.a.reject(reason, cl, err)
-	if cl.Properties.ProtocolVersion == 5 {
-		code := packets.ErrTopicNameInvalid
-		if reason == reasonProperties {
-			code = packets.ErrImplementationSpecificError
-		}
-		_ = h.a.server.DisconnectClient(cl, code)
+	code := packets.ErrTopicNameInvalid
+	if reason == reasonProperties {
+		code = packets.ErrImplementationSpecificError
 	}
-	return pk, packets.ErrRejectPacket
+	return h.refuse(cl, pk, reason, code, err)
 }
 
 // OnPacketEncode advertises the agent's limits in a successful MQTT 5
@@ -119,25 +117,75 @@ func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 	return pk
 }
 
-// OnPublish is the ingest path: the publish is appended to the WAL and
-// answered by the connection's ack goroutine after its commit. It always
-// returns packets.ErrRejectPacket for client publishes, so mochi neither
-// acknowledges nor delivers them; the agent's own re-injection (an inline
-// client) passes through.
-func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline {
-		return pk, nil
-	}
-	h.a.connFor(cl).publish(pk)
-	return pk, errRejectPacket
-}
-
-// errRejectPacket is packets.ErrRejectPacket boxed once: converting the
-// Code struct to an error on every publish would allocate.
-var errRejectPacket error = packets.ErrRejectPacket
-
 // OnWillSent stores a will mochi published for a client that went away.
 // A will has no publisher waiting for an ack, so it is appended like QoS 0.
 func (h *hook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 	h.a.appendWill(cl, pk)
+}
+
+// takenTopic is what a publish the agent has taken over is renamed to:
+// mochi drops publishes to $SYS topics from clients at once, without an
+// acknowledgement, delivery or logging.
+const takenTopic = "$SYS/edgelog/taken"
+
+// take hands a client publish to the ingest path and returns what mochi
+// should process instead. The ingest path takes every publish here rather
+// than in OnPublish: refusing a publish in OnPublish (packets.
+// ErrRejectPacket) costs an allocation of the whole packet in mochi's
+// debug logging, half of all bytes allocated per publish.
+//
+// The invariant: what take returns is never a valid publish that mochi
+// would acknowledge without it being stored. It is either the publish
+// renamed to takenTopic (taken: the agent answers it), a publish that fails
+// mochi's validation (mochi refuses it), or a QoS 2 retransmission of a
+// publish already stored (mochi answers it from its inflight map).
+func (h *hook) take(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	a := h.a
+	if pk.PublishValidate(topicAliasMaximum) != packets.CodeSuccess {
+		return pk, nil
+	}
+	if pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0 {
+		pk.TopicName = cl.State.TopicAliases.Inbound.Set(pk.Properties.TopicAlias, pk.TopicName)
+		if pk.TopicName == "" {
+			return h.refuse(cl, pk, reasonTopic, packets.ErrTopicAliasInvalid, fmt.Errorf("%w: unknown topic alias %d", ErrInvalidPublish, pk.Properties.TopicAlias))
+		}
+	}
+	qos2 := pk.FixedHeader.Qos == 2
+	if qos2 {
+		if !a.q2.begin(cl.ID, pk.PacketID) {
+			// A retransmission while the first copy is being committed:
+			// that copy's answer sends a PUBREC for this one too.
+			return renamed(pk), nil
+		}
+		if pki, ok := cl.State.Inflight.Get(pk.PacketID); ok && pki.FixedHeader.Type == packets.Pubrec {
+			a.q2.end(cl.ID, pk.PacketID)
+			return pk, nil
+		}
+		if cl.State.Inflight.Len() >= int(a.server.Options.Capabilities.MaximumInflight) {
+			a.q2.end(cl.ID, pk.PacketID)
+			return h.refuse(cl, pk, reasonReceiveMax, packets.ErrReceiveMaximum, fmt.Errorf("%w: %d QoS 2 exchanges unfinished", ErrInvalidPublish, cl.State.Inflight.Len()))
+		}
+	}
+	if !a.connFor(cl).publish(pk) && qos2 {
+		a.q2.end(cl.ID, pk.PacketID)
+	}
+	return renamed(pk), nil
+}
+
+// renamed is pk as mochi should see it once the agent has taken it.
+func renamed(pk packets.Packet) packets.Packet {
+	pk.TopicName = takenTopic
+	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
+	return pk
+}
+
+// refuse closes a connection over a bad publish (with an MQTT 5 DISCONNECT
+// naming code); returning packets.ErrRejectPacket from OnPacketRead makes
+// mochi drop the connection.
+func (h *hook) refuse(cl *mqtt.Client, pk packets.Packet, reason string, code packets.Code, err error) (packets.Packet, error) {
+	h.a.reject(reason, cl, err)
+	if cl.Properties.ProtocolVersion == 5 {
+		_ = h.a.server.DisconnectClient(cl, code)
+	}
+	return pk, packets.ErrRejectPacket
 }

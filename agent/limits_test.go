@@ -117,3 +117,28 @@ func TestPendingCap(t *testing.T) {
 		v3.expect(packets.Puback, uint16(i))
 	}
 }
+
+// TestTopicAliases: MQTT 5 topic aliases are resolved before storing, and
+// an alias the client never set closes the connection (0x94) instead of
+// being stored or acknowledged.
+func TestTopicAliases(t *testing.T) {
+	ta := startAgent(t, Config{})
+	c := dialRaw(t, ta.MQTTAddr(), "alias5", rawOpts{version: 5})
+	if got := c.connack.Properties.TopicAliasMaximum; got != topicAliasMaximum {
+		t.Errorf("CONNACK topic alias maximum %d, want %d", got, topicAliasMaximum)
+	}
+	c.write(c.encodePublish("alias/long/topic", []byte("1"), 1, 1, packets.Properties{TopicAlias: 3, TopicAliasFlag: true}))
+	c.expect(packets.Puback, 1)
+	c.write(c.encodePublish("", []byte("2"), 1, 2, packets.Properties{TopicAlias: 3, TopicAliasFlag: true}))
+	c.expect(packets.Puback, 2)
+	c.write(c.encodePublish("", []byte("3"), 1, 3, packets.Properties{TopicAlias: 4, TopicAliasFlag: true}))
+	pk, err := c.read(waitLong)
+	if err != nil || pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != packets.ErrTopicAliasInvalid.Code {
+		t.Fatalf("unknown alias: type %d reason %#x err %v, want DISCONNECT 0x94", pk.FixedHeader.Type, pk.ReasonCode, err)
+	}
+	ta.shutdown()
+	recs := readWAL(t, ta.dir)
+	if len(recs) != 2 || recs[0].Topic != "alias/long/topic" || recs[1].Topic != "alias/long/topic" {
+		t.Fatalf("WAL = %+v, want two records on alias/long/topic", recs)
+	}
+}
