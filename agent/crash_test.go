@@ -39,7 +39,7 @@ func TestCrashKeepsEveryAck(t *testing.T) {
 	)
 	data := t.TempDir()
 	mqttAddr, httpAddr := testkit.FreeTCP(t), testkit.FreeTCP(t)
-	agent := testkit.Start(t, "agent", "agent", "--data", data, "--listen-mqtt", mqttAddr, "--listen-http", httpAddr, "--log-level", "warn")
+	agent := testkit.Start(t, "agent", "agent", "--local-only", "--data", data, "--listen-mqtt", mqttAddr, "--listen-http", httpAddr, "--log-level", "warn")
 	agent.WaitHTTP("http://"+httpAddr+"/readyz", 2*time.Minute)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -145,3 +145,7 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// Registry is the agent's Prometheus registry, served on /metrics; an
+// attached Syncer registers its metrics here.
+func (a *Agent) Registry() *prometheus.Registry { return a.met.reg }

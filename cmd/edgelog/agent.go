@@ -3,30 +3,28 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"slices"
-	"strings"
 
 	"github.com/edgelog/edgelog/agent"
+	"github.com/edgelog/edgelog/agent/shipper"
 	"github.com/edgelog/edgelog/devices"
 	"github.com/edgelog/edgelog/internal/cli"
+	"github.com/edgelog/edgelog/internal/pki"
 	"github.com/edgelog/edgelog/wal"
 )
 
-const agentSynopsis = `edgelog agent [flags]
+const agentSynopsis = `edgelog agent --hub ADDR --credentials FILE [flags]
 
 Runs an edge agent: an MQTT 3.1.1/5 broker for devices that writes every
-publish to a local write-ahead log and acknowledges QoS 1/2 publishes only
-once they are durable. Local subscribers receive publishes as from any
-broker. With --hub and --credentials the log is replicated to that hub;
-without --hub the agent runs as a local durable broker only.
+publish to a local write-ahead log, acknowledges QoS 1/2 publishes only
+once they are durable, and replicates the log to the hub. Local subscribers
+receive publishes as from any broker. The agent keeps accepting publishes
+while the hub is unreachable (up to --max-disk) and catches up when it
+returns. --local-only instead of --hub runs a durable local broker that
+replicates nothing.
 
 Without --devices, anonymous clients are accepted from loopback addresses
 only. SIGINT/SIGTERM: stop intake, answer in-flight publishes, fsync, exit 0.`
@@ -39,6 +37,7 @@ type agentFlags struct {
 	fsync, whenFull, logLevel, logFormat string
 	maxDisk, maxPacket                   cli.Bytes
 	maxPending                           int
+	localOnly                            bool
 }
 
 func agentCommand() cli.Command {
@@ -49,8 +48,9 @@ func runAgent(ctx context.Context, args []string, env *cli.Env) int {
 	fs := cli.NewFlagSet("agent", agentSynopsis, env)
 	f := agentFlags{maxDisk: 1 << 30, maxPacket: 1 << 20}
 	fs.StringVar(&f.data, "data", "./edgelog-agent", "directory for the WAL and agent state")
-	fs.StringVar(&f.hub, "hub", "", "hub's --listen-sync address (host:port); without it nothing is replicated")
+	fs.StringVar(&f.hub, "hub", "", "hub's --listen-sync address, host:port (required unless --local-only)")
 	fs.StringVar(&f.credentials, "credentials", "", "credentials bundle made by edgelog hub credentials (required with --hub)")
+	fs.BoolVar(&f.localOnly, "local-only", false, "run without a hub: a durable local broker whose WAL is bounded by --max-disk")
 	fs.StringVar(&f.listenMQTT, "listen-mqtt", ":1883", "MQTT over TCP listener for devices")
 	fs.StringVar(&f.listenTLS, "listen-mqtt-tls", "", "MQTT over TLS listener (needs --tls-cert and --tls-key)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) of the MQTT TLS listener")
@@ -65,7 +65,6 @@ func runAgent(ctx context.Context, args []string, env *cli.Env) int {
 	fs.IntVar(&f.maxPending, "max-pending", 1024, "publishes per connection awaiting their commit (MQTT 5 Receive Maximum)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
-	agentHelp(fs, env, args)
 	if code, ok := cli.ReportParse(cli.Parse(fs, args), env, "agent"); !ok {
 		return code
 	}
@@ -76,7 +75,7 @@ func runAgent(ctx context.Context, args []string, env *cli.Env) int {
 	if err != nil {
 		return agentUsage(env, err)
 	}
-	cfg, err := f.config(logger)
+	cfg, creds, err := f.config(logger)
 	if err != nil {
 		return agentUsage(env, err)
 	}
@@ -85,10 +84,15 @@ func runAgent(ctx context.Context, args []string, env *cli.Env) int {
 		fmt.Fprintf(env.Stderr, "edgelog agent: %v\n", err)
 		return cli.ExitFailure
 	}
-	if f.hub == "" {
-		logger.Warn("agent: no --hub: running as a local durable broker; records stay in the WAL (bounded by --max-disk)")
+	if f.localOnly {
+		logger.Warn("agent: --local-only: nothing is replicated; records stay in the WAL (bounded by --max-disk)")
 	} else {
-		logger.Warn("agent: hub sync is not built yet; records stay in the WAL (bounded by --max-disk)", "hub", f.hub)
+		sh, err := shipper.New(a.WAL(), a.SetHubAcked, shipper.Config{Hub: f.hub, Credentials: creds, Logger: logger, Registry: a.Registry()})
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "edgelog agent: %v\n", err)
+			return cli.ExitFailure
+		}
+		a.AttachSync(sh)
 	}
 	ctx, stop := cli.SignalContext(ctx)
 	defer stop()
@@ -97,27 +101,6 @@ func runAgent(ctx context.Context, args []string, env *cli.Env) int {
 		return cli.ExitFailure
 	}
 	return cli.ExitOK
-}
-
-// agentHelp makes -h/--help print the synopsis and every flag to
-// env.Stderr, once. (The flag package also calls Usage on parse errors,
-// which are reported in one line instead, and cli.Parse silences the flag
-// set's output while parsing.)
-func agentHelp(fs *flag.FlagSet, env *cli.Env, args []string) {
-	printed := !slices.ContainsFunc(args, func(a string) bool {
-		return a == "-h" || a == "--h" || a == "-help" || a == "--help"
-	})
-	fs.Usage = func() {
-		if printed {
-			return
-		}
-		printed = true
-		fmt.Fprintf(env.Stderr, "usage: %s\n\nflags:\n", agentSynopsis)
-		out := fs.Output()
-		fs.SetOutput(env.Stderr)
-		fs.PrintDefaults()
-		fs.SetOutput(out)
-	}
 }
 
 func agentUsage(env *cli.Env, err error) int {
@@ -142,7 +125,7 @@ func (f *agentFlags) logger(env *cli.Env) (*slog.Logger, error) {
 
 // config turns the flags into an agent.Config, checking each against its
 // key so that a bad value is reported before anything starts.
-func (f *agentFlags) config(logger *slog.Logger) (agent.Config, error) {
+func (f *agentFlags) config(logger *slog.Logger) (agent.Config, *pki.Bundle, error) {
 	cfg := agent.Config{
 		DataDir: f.data, MQTTAddr: f.listenMQTT, TLSAddr: f.listenTLS, WSAddr: f.listenWS,
 		HTTPAddr: f.listenHTTP, MaxDisk: int64(f.maxDisk), MaxPacketSize: int(f.maxPacket),
@@ -150,40 +133,41 @@ func (f *agentFlags) config(logger *slog.Logger) (agent.Config, error) {
 	}
 	var err error
 	if cfg.Fsync, err = wal.ParseFsyncPolicy(f.fsync); err != nil {
-		return cfg, cli.Usagef("fsync", "want always, interval or never, got %q", f.fsync)
+		return cfg, nil, cli.Usagef("fsync", "want always, interval or never, got %q", f.fsync)
 	}
 	if cfg.WhenFull, err = agent.ParseWhenFull(f.whenFull); err != nil {
-		return cfg, cli.Usagef("when-full", "want block or drop-oldest, got %q", f.whenFull)
+		return cfg, nil, cli.Usagef("when-full", "want block or drop-oldest, got %q", f.whenFull)
 	}
 	if f.data == "" {
-		return cfg, cli.Usagef("data", "must not be empty")
+		return cfg, nil, cli.Usagef("data", "must not be empty")
 	}
 	for key, addr := range map[string]string{"listen-mqtt": f.listenMQTT, "listen-mqtt-tls": f.listenTLS, "listen-ws": f.listenWS, "listen-http": f.listenHTTP} {
 		if err := checkListenAddr(addr, key != "listen-mqtt" && key != "listen-http"); err != nil {
-			return cfg, cli.Usagef(key, "%v", err)
+			return cfg, nil, cli.Usagef(key, "%v", err)
 		}
 	}
 	if f.maxPending < 1 || f.maxPending > 65535 {
-		return cfg, cli.Usagef("max-pending", "want 1..65535, got %d", f.maxPending)
+		return cfg, nil, cli.Usagef("max-pending", "want 1..65535, got %d", f.maxPending)
 	}
 	if f.maxPacket < 64 || f.maxPacket > 16<<20 {
-		return cfg, cli.Usagef("max-packet-size", "want 64B..16MiB, got %s", f.maxPacket.String())
+		return cfg, nil, cli.Usagef("max-packet-size", "want 64B..16MiB, got %s", f.maxPacket.String())
 	}
 	if min := 16 * (int64(f.maxPacket) + 512); int64(f.maxDisk) < min {
-		return cfg, cli.Usagef("max-disk", "%s is too small: at least %s for --max-packet-size %s", f.maxDisk.String(), cli.FormatBytes(min), f.maxPacket.String())
+		return cfg, nil, cli.Usagef("max-disk", "%s is too small: at least %s for --max-packet-size %s", f.maxDisk.String(), cli.FormatBytes(min), f.maxPacket.String())
 	}
 	if cfg.TLSConfig, err = f.tlsConfig(); err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
-	if err := f.checkHub(); err != nil {
-		return cfg, err
+	creds, err := f.checkHub()
+	if err != nil {
+		return cfg, nil, err
 	}
 	if f.devices != "" {
 		if cfg.Devices, err = devices.Load(f.devices); err != nil {
-			return cfg, cli.Usagef("devices", "%v", err)
+			return cfg, nil, cli.Usagef("devices", "%v", err)
 		}
 	}
-	return cfg, nil
+	return cfg, creds, nil
 }
 
 func checkListenAddr(addr string, optional bool) error {
@@ -218,83 +202,25 @@ func (f *agentFlags) tlsConfig() (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, ClientAuth: tls.RequestClientCert}, nil
 }
 
-// checkHub validates --hub and --credentials, which go together.
-func (f *agentFlags) checkHub() error {
+// checkHub validates --hub and --credentials, which go together, or
+// --local-only, and loads the credentials bundle.
+func (f *agentFlags) checkHub() (*pki.Bundle, error) {
 	switch {
-	case f.hub == "" && f.credentials == "":
-		return nil
+	case f.localOnly && (f.hub != "" || f.credentials != ""):
+		return nil, cli.Usagef("local-only", "contradicts --hub and --credentials")
+	case f.localOnly:
+		return nil, nil
 	case f.hub == "":
-		return cli.Usagef("hub", "required with --credentials")
+		return nil, cli.Usagef("hub", "required (the hub's --listen-sync address), or --local-only to replicate nothing")
 	case f.credentials == "":
-		return cli.Usagef("credentials", "required with --hub (create one with edgelog hub credentials)")
+		return nil, cli.Usagef("credentials", "required with --hub (create one with edgelog hub credentials)")
 	}
 	if host, port, err := net.SplitHostPort(f.hub); err != nil || host == "" || port == "" {
-		return cli.Usagef("hub", "want host:port, got %q", f.hub)
+		return nil, cli.Usagef("hub", "want host:port, got %q", f.hub)
 	}
-	if _, err := loadAgentCredentials(f.credentials); err != nil {
-		return cli.Usagef("credentials", "%v", err)
-	}
-	return nil
-}
-
-// agentCredentials is a parsed credentials bundle: the agent's client
-// certificate and key, and the CAs it trusts for the hub.
-type agentCredentials struct {
-	cert    tls.Certificate
-	agentID string
-	roots   *x509.CertPool
-}
-
-// loadAgentCredentials reads a PEM bundle holding one private key, the
-// certificate matching it, and at least one CA certificate; the order of
-// the blocks does not matter.
-func loadAgentCredentials(path string) (*agentCredentials, error) {
-	data, err := os.ReadFile(path)
+	creds, err := pki.LoadBundle(f.credentials)
 	if err != nil {
-		return nil, err
+		return nil, cli.Usagef("credentials", "%v", err)
 	}
-	if len(data) > 1<<20 {
-		return nil, fmt.Errorf("%s is larger than 1MiB", path)
-	}
-	var certs [][]byte
-	var keyPEM []byte
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		switch {
-		case b.Type == "CERTIFICATE":
-			certs = append(certs, pem.EncodeToMemory(b))
-		case strings.HasSuffix(b.Type, "PRIVATE KEY"):
-			if keyPEM != nil {
-				return nil, fmt.Errorf("%s holds more than one private key", path)
-			}
-			keyPEM = pem.EncodeToMemory(b)
-		}
-	}
-	if keyPEM == nil || len(certs) < 2 {
-		return nil, fmt.Errorf("%s is not a credentials bundle: want a private key, its certificate and the hub CA (PEM)", path)
-	}
-	c := &agentCredentials{roots: x509.NewCertPool()}
-	found := false
-	for _, certPEM := range certs {
-		if kp, err := tls.X509KeyPair(certPEM, keyPEM); err == nil && !found {
-			leaf, err := x509.ParseCertificate(kp.Certificate[0])
-			if err != nil {
-				return nil, err
-			}
-			c.cert, c.agentID, found = kp, leaf.Subject.CommonName, true
-			continue
-		}
-		c.roots.AppendCertsFromPEM(certPEM)
-	}
-	if !found {
-		return nil, fmt.Errorf("%s: no certificate matches the private key", path)
-	}
-	if c.agentID == "" {
-		return nil, fmt.Errorf("%s: the agent certificate has no common name (the agent ID)", path)
-	}
-	return c, nil
+	return creds, nil
 }

@@ -3,16 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +16,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edgelog/edgelog/internal/cli"
+	"github.com/edgelog/edgelog/internal/pki"
 )
 
 // TestAgentBadFlags: every bad flag or config value is one line naming the
@@ -42,6 +39,8 @@ func TestAgentBadFlags(t *testing.T) {
 		args []string
 		key  string
 	}{
+		{[]string{"--local-only=false"}, "hub"},
+		{[]string{"--hub", "127.0.0.1:7070", "--local-only"}, "local-only"},
 		{[]string{"--fsync", "sometimes"}, "fsync"},
 		{[]string{"--when-full", "drop-newest"}, "when-full"},
 		{[]string{"--max-disk", "lots"}, "max-disk"},
@@ -60,7 +59,13 @@ func TestAgentBadFlags(t *testing.T) {
 		{[]string{"--devices", notBundle}, "devices"},
 		{[]string{"--devices", filepath.Join(dir, "missing.yaml")}, "devices"},
 	} {
-		args := append([]string{"agent", "--data", filepath.Join(dir, "data"), "--listen-mqtt", "127.0.0.1:0", "--listen-http", "127.0.0.1:0"}, tc.args...)
+		args := []string{"agent", "--data", filepath.Join(dir, "data"), "--listen-mqtt", "127.0.0.1:0", "--listen-http", "127.0.0.1:0"}
+		if !slices.ContainsFunc(tc.args, func(a string) bool {
+			return strings.HasPrefix(a, "--hub") || strings.HasPrefix(a, "--credentials") || strings.HasPrefix(a, "--local-only")
+		}) {
+			args = append(args, "--local-only")
+		}
+		args = append(args, tc.args...)
 		code, _, stderr := runCmd(args...)
 		if code != cli.ExitUsage || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, tc.key) {
 			t.Errorf("agent %v: exit %d, stderr %q; want exit 2 and one line naming %q", tc.args, code, stderr, tc.key)
@@ -82,7 +87,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // TestAgentCommandRuns: the command serves MQTT from a YAML config with a
-// credentials bundle, stores a publish, and exits 0 on cancellation.
+// hub and a credentials bundle, stores and acknowledges publishes while the
+// hub is unreachable, and exits 0 on cancellation.
 func TestAgentCommandRuns(t *testing.T) {
 	dir := t.TempDir()
 	mqttAddr, httpAddr := freeAddr(t), freeAddr(t)
@@ -108,6 +114,17 @@ func TestAgentCommandRuns(t *testing.T) {
 		t.Fatalf("publish: %v", tok.Error())
 	}
 	c.Disconnect(100)
+	for path, want := range map[string]string{"/v1/status": `"attached": true`, "/metrics": "edgelog_sync_"} {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want) {
+			t.Errorf("%s lacks %q:\n%s", path, want, body)
+		}
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -123,37 +140,21 @@ func TestAgentCommandRuns(t *testing.T) {
 	}
 }
 
-// writeTestBundle writes a credentials bundle (CA, then agent key and
-// certificate) the way edgelog hub credentials lays one out.
+// writeTestBundle mints a credentials bundle for agentID with a hub CA in
+// dir, as edgelog hub credentials does.
 func writeTestBundle(t *testing.T, dir, agentID string) string {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test hub CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, err := pki.LoadOrCreate(filepath.Join(dir, "hub"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: agentID},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caTmpl, &key.PublicKey, caKey)
+	b, err := ca.MintAgent(agentID, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	var b bytes.Buffer
-	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	pem.Encode(&b, &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: leafDER})
 	path := filepath.Join(dir, agentID+".pem")
-	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
-	}
-	if c, err := loadAgentCredentials(path); err != nil || c.agentID != agentID {
-		t.Fatalf("loadAgentCredentials: %v", err)
 	}
 	return path
 }
