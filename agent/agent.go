@@ -132,6 +132,15 @@ func (a *Agent) addListeners() error {
 	if a.cfg.WSAddr != "" {
 		ls = append(ls, listeners.NewWebsocket(listeners.Config{ID: "mqtt-ws", Address: a.cfg.WSAddr}))
 	}
+	if a.cfg.WSAddr != "" {
+		// mochi's WebSocket listener binds only when served and logs a
+		// failure instead of returning it: probe the address now.
+		probe, err := net.Listen("tcp", a.cfg.WSAddr)
+		if err != nil {
+			return fmt.Errorf("listen mqtt-ws %s: %w", a.cfg.WSAddr, err)
+		}
+		probe.Close()
+	}
 	for _, l := range ls {
 		if err := a.server.AddListener(l); err != nil {
 			return fmt.Errorf("listen %s %s: %w", l.ID(), l.Address(), err)

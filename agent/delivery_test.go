@@ -102,3 +102,23 @@ func TestV5PropertiesAreStored(t *testing.T) {
 		t.Fatalf("record %+v", r)
 	}
 }
+
+// TestWillIsStored: the will mochi publishes for a client that vanished
+// without a DISCONNECT is stored like a publish and reaches subscribers.
+func TestWillIsStored(t *testing.T) {
+	ta := startAgent(t, Config{})
+	sub := dialRaw(t, ta.MQTTAddr(), "watcher", rawOpts{version: 5})
+	sub.subscribe(1, packets.Subscription{Filter: "status/#", Qos: 1})
+	c := dialRaw(t, ta.MQTTAddr(), "mortal", rawOpts{willTopic: "status/mortal", willBody: "offline"})
+	c.conn.Close()
+	pk, err := sub.read(waitLong)
+	if err != nil || string(pk.Payload) != "offline" {
+		t.Fatalf("subscriber: %v %q", err, pk.Payload)
+	}
+	waitFor(t, "will stored", func() bool { return ta.WAL().Durable() >= 1 })
+	ta.shutdown()
+	recs := readWAL(t, ta.dir)
+	if len(recs) != 1 || recs[0].Topic != "status/mortal" || recs[0].ClientID != "mortal" || string(recs[0].Payload) != "offline" {
+		t.Fatalf("WAL = %+v, want the will", recs)
+	}
+}

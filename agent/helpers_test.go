@@ -119,10 +119,16 @@ func readWAL(t testing.TB, dataDir string) []walRecord {
 	return out
 }
 
-// pahoConnect connects an MQTT 3.1.1 paho client.
+// pahoConnect connects an MQTT 3.1.1 paho client over TCP.
 func pahoConnect(t testing.TB, addr, id string, opts ...func(*paho.ClientOptions)) paho.Client {
 	t.Helper()
-	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
+	return pahoConnectURL(t, "tcp://"+addr, id, opts...)
+}
+
+// pahoConnectURL connects an MQTT 3.1.1 paho client to a broker URL.
+func pahoConnectURL(t testing.TB, url, id string, opts ...func(*paho.ClientOptions)) paho.Client {
+	t.Helper()
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).
 		SetAutoReconnect(false).SetConnectRetry(false).SetProtocolVersion(4).
 		SetConnectTimeout(30 * time.Second).SetWriteTimeout(30 * time.Second)
 	for _, f := range opts {

@@ -25,9 +25,11 @@ type rawClient struct {
 }
 
 type rawOpts struct {
-	version  byte // 4 (3.1.1, default) or 5
-	password string
-	clean    bool
+	version   byte // 4 (3.1.1, default) or 5
+	password  string
+	clean     bool
+	willTopic string // with a will of payload willPayload at QoS 1 when set
+	willBody  string
 }
 
 // dialRaw connects and returns the client and the CONNACK (which may be a
@@ -48,6 +50,9 @@ func dialRaw(t testing.TB, addr, id string, o rawOpts) *rawClient {
 	pk.Connect.ClientIdentifier = id
 	pk.Connect.Keepalive = 60
 	pk.Connect.Clean = o.clean || o.version == 5
+	if o.willTopic != "" {
+		pk.Connect.WillFlag, pk.Connect.WillTopic, pk.Connect.WillPayload, pk.Connect.WillQos = true, o.willTopic, []byte(o.willBody), 1
+	}
 	if o.password != "" {
 		pk.Connect.Password, pk.Connect.PasswordFlag = []byte(o.password), true
 		pk.Connect.Username, pk.Connect.UsernameFlag = []byte(id), true

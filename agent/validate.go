@@ -61,12 +61,18 @@ func checkPublish(pk *packets.Packet) (reason string, err error) {
 	if len(p.ContentType) > record.MaxContentType {
 		return reasonProperties, fmt.Errorf("%w: content type of %d bytes (limit %d)", ErrInvalidPublish, len(p.ContentType), record.MaxContentType)
 	}
+	if !utf8.ValidString(p.ContentType) {
+		return reasonProperties, fmt.Errorf("%w: content type is not UTF-8", ErrInvalidPublish)
+	}
 	if len(p.User) > record.MaxUserProps {
 		return reasonProperties, fmt.Errorf("%w: %d user properties (limit %d)", ErrInvalidPublish, len(p.User), record.MaxUserProps)
 	}
 	for _, u := range p.User {
 		if len(u.Key) > record.MaxPropLen || len(u.Val) > record.MaxPropLen {
 			return reasonProperties, fmt.Errorf("%w: user property over %d bytes", ErrInvalidPublish, record.MaxPropLen)
+		}
+		if !utf8.ValidString(u.Key) || !utf8.ValidString(u.Val) {
+			return reasonProperties, fmt.Errorf("%w: user property is not UTF-8", ErrInvalidPublish)
 		}
 	}
 	return "", nil
