@@ -81,6 +81,7 @@ func (s *Server) fetchOnce(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, max
 			*sp = kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.RecordBatches = []byte{} // empty, never null: librdkafka rejects a null record set
 			p, err := s.b.Partition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode, failed = errorCode(err), true
@@ -107,7 +108,9 @@ func (s *Server) fetchOnce(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, max
 				}
 				continue
 			}
-			sp.RecordBatches = data
+			if len(data) > 0 {
+				sp.RecordBatches = data
+			}
 			total += len(data)
 		}
 		resp.Topics = append(resp.Topics, st)
