@@ -206,3 +206,6 @@ func matchFilter(f, t string) bool {
 		f, t = frest, trest
 	}
 }
+
+// Check validates c as Open would, without opening anything.
+func (c Config) Check() error { return c.validate() }
