@@ -11,7 +11,9 @@
 // connection migration stays enabled, so a NAT rebinding or a change of
 // interface keeps the session. When the agent holds a session ticket it
 // sends the Hello as 0-RTT data; the hub reads it but answers, and accepts
-// data streams, only once the handshake has completed.
+// data streams, only once the handshake has completed. A hub that cannot
+// accept the 0-RTT data (it restarted) rejects it, and the agent resends
+// the Hello after the full handshake on the same connection.
 //
 // Streams:
 //

@@ -44,7 +44,7 @@ func quiet() *slog.Logger {
 // testHub is a broker with its ingest endpoint, restartable on the same
 // directory and UDP port.
 type testHub struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	ca     *pki.Authority
 	deny   *pki.DenyList
@@ -57,7 +57,7 @@ type testHub struct {
 	done   chan error
 }
 
-func startHub(t *testing.T, limits syncproto.Limits) *testHub {
+func startHub(t testing.TB, limits syncproto.Limits) *testHub {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := pki.LoadOrCreate(dir)
@@ -191,7 +191,7 @@ func (h *testHub) records() []hubRecord {
 // checkExactlyOnce verifies that the hub holds seqs [1, n] of the agent's
 // epoch exactly once each, and that each device's records are in sequence
 // order within one partition.
-func checkExactlyOnce(t *testing.T, recs []hubRecord, agentID, epoch string, n uint64) {
+func checkExactlyOnce(t testing.TB, recs []hubRecord, agentID, epoch string, n uint64) {
 	t.Helper()
 	seen := map[uint64]int{}
 	lastByDevice := map[string]hubRecord{}

@@ -2,6 +2,7 @@ package shipper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,20 +39,20 @@ func (s *Shipper) session(ctx context.Context) (established bool, err error) {
 		}
 		conn.Close(closeErr)
 	}()
-	ctl, err := conn.OpenControl(hctx)
-	if err != nil {
-		return false, err
-	}
 	as := syncproto.NewAgentSession(s.agentID, s.wal.Epoch(), nil)
 	hello, err := as.Hello(s.wal.First(), s.wal.Next())
 	if err != nil {
 		return false, err
 	}
-	if err := writeControl(ctl, hello, s.cfg.HandshakeTimeout); err != nil {
-		return false, err
+	ctl, f, err := s.greet(hctx, conn, hello)
+	if errors.Is(err, quictransport.Err0RTTRejected) {
+		// The hub did not take the Hello as 0-RTT data (it restarted and
+		// forgot the session ticket): finish the handshake and resend it.
+		if err := conn.NextConnection(hctx); err != nil {
+			return false, err
+		}
+		ctl, f, err = s.greet(hctx, conn, hello)
 	}
-	_ = ctl.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	f, err := readControl(ctl)
 	if err != nil {
 		return false, err
 	}
@@ -61,6 +62,7 @@ func (s *Shipper) session(ctx context.Context) (established bool, err error) {
 	}
 	_ = ctl.SetReadDeadline(time.Time{})
 	s.setConnected(true)
+	s.sessions.Add(1)
 	s.noteAcked(ev.ResumeFrom - 1)
 	s.log.Info("sync: connected", "resume_from", ev.ResumeFrom, "log_next", hello.Next, "zero_rtt", conn.Used0RTT())
 
@@ -74,6 +76,23 @@ func (s *Shipper) session(ctx context.Context) (established bool, err error) {
 		return true, err
 	}
 	return true, s.ship(ctx, conn, ctl, data, as, reader)
+}
+
+// greet opens the control stream, sends the Hello and reads the answer.
+func (s *Shipper) greet(ctx context.Context, conn *quictransport.Conn, hello syncproto.Hello) (*quictransport.Stream, syncproto.ControlFrame, error) {
+	ctl, err := conn.OpenControl(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := writeControl(ctl, hello, s.cfg.HandshakeTimeout); err != nil {
+		return nil, nil, err
+	}
+	_ = ctl.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	f, err := readControl(ctl)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ctl, f, nil
 }
 
 // ship runs the established session: builder → (this goroutine) → writer,
@@ -188,22 +207,20 @@ func (s *Shipper) build(ctx context.Context, r *wal.Reader, limits syncproto.Lim
 		case <-ctx.Done():
 			return
 		}
-		if held != nil {
-			b.Reset(heldSeq)
-			b.Add(held)
-			held = nil
-		} else {
-			seq, p, err := r.Next(ctx)
-			if err != nil {
+		seq, p := heldSeq, held
+		if held == nil {
+			var err error
+			if seq, p, err = r.Next(ctx); err != nil {
 				fail(fmt.Errorf("shipper: read WAL: %w", err))
 				return
 			}
-			if b.Reset(seq); !b.Fits(len(p)) {
-				fail(fmt.Errorf("shipper: record %d of %d bytes is over the hub's limit of %d", seq, len(p), limits.MaxRecordBytes))
-				return
-			}
-			b.Add(p)
 		}
+		held = nil
+		if b.Reset(seq); !b.Fits(len(p)) {
+			fail(fmt.Errorf("shipper: record %d of %d bytes is over the hub's limit of %d", seq, len(p), limits.MaxRecordBytes))
+			return
+		}
+		b.Add(p)
 		for b.Len() < limits.MaxBatchRecords {
 			seq, p, ok, err := r.TryNext()
 			if err != nil {

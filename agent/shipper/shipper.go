@@ -32,6 +32,7 @@ type Shipper struct {
 	metrics *metrics
 
 	acked     atomic.Uint64 // highest sequence the hub reported durable
+	sessions  atomic.Uint64 // sessions established, since start
 	rawTotal  atomic.Uint64 // batch bytes before compression, since start
 	wireTotal atomic.Uint64 // batch bytes as sent, since start
 	lag       atomic.Pointer[lagSample]

@@ -30,6 +30,12 @@ type Config struct {
 	// 8 MiB and 12 MiB.
 	MaxStreamWindow uint64
 	MaxConnWindow   uint64
+	// StatelessResetKey (hub side) lets a restarted hub tell agents at once
+	// that their old connections are gone (QUIC stateless reset), instead
+	// of leaving them to time out. It must be secret and the same across
+	// restarts. Default: derived from the private key of the hub's TLS
+	// certificate.
+	StatelessResetKey *[32]byte
 }
 
 func (c Config) quic(server bool) *quic.Config {
@@ -189,11 +195,31 @@ func (c *Conn) Close(err error) error {
 	return c.qc.CloseWithError(quic.ApplicationErrorCode(syncproto.CodeOf(err)), msg)
 }
 
+// Err0RTTRejected is returned by stream operations of a resumed connection
+// whose 0-RTT data the hub refused (for example a restarted hub that no
+// longer knows the session ticket). Call NextConnection, then open the
+// streams again and resend what was written.
+var Err0RTTRejected = errors.New("quictransport: 0-RTT data rejected")
+
+// NextConnection waits for the full handshake after a 0-RTT rejection and
+// makes the connection usable again.
+func (c *Conn) NextConnection(ctx context.Context) error {
+	qc, err := c.qc.NextConnection(ctx)
+	if err != nil {
+		return MapError(err)
+	}
+	c.qc = qc
+	return nil
+}
+
 // MapError turns a QUIC application close into a *syncproto.Error with the
 // same code; other errors are returned wrapped with a package prefix.
 func MapError(err error) error {
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, quic.Err0RTTRejected) {
+		return Err0RTTRejected
 	}
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) {

@@ -12,6 +12,14 @@
 //     be read early, but Authenticate must succeed (handshake complete,
 //     client certificate verified, identity not denied) before anything is
 //     answered or any data stream is accepted.
+//   - A hub that restarted no longer knows old session tickets and rejects
+//     their 0-RTT data: stream calls return Err0RTTRejected, and
+//     Conn.NextConnection completes the full handshake so the Hello can be
+//     resent on the same connection.
+//   - The hub's stateless reset key is derived from its TLS private key
+//     (unless configured), so a restarted hub answers packets of its
+//     predecessor's connections with a stateless reset and agents reconnect
+//     at once instead of waiting for a timeout.
 //   - The control stream is bidirectional, opened by the agent, and has the
 //     highest send priority; data streams are unidirectional, agent to hub.
 //   - Connection migration is left enabled: the hub follows an agent whose

@@ -2,7 +2,10 @@ package quictransport
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 
@@ -38,6 +41,14 @@ func Listen(addr string, tlsConf *tls.Config, cfg Config) (*Listener, error) {
 // ListenPacket listens on an existing socket, which the Listener closes.
 func ListenPacket(pc net.PacketConn, tlsConf *tls.Config, cfg Config) (*Listener, error) {
 	tr := &quic.Transport{Conn: pc}
+	key := cfg.StatelessResetKey
+	if key == nil {
+		key = deriveResetKey(tlsConf)
+	}
+	if key != nil {
+		k := quic.StatelessResetKey(*key)
+		tr.StatelessResetKey = &k
+	}
 	ln, err := tr.ListenEarly(withALPN(tlsConf), cfg.quic(true))
 	if err != nil {
 		return nil, fmt.Errorf("quictransport: %w", err)
@@ -100,6 +111,23 @@ func (d *Dialer) Dial(ctx context.Context, addr string) (*Conn, error) {
 		return nil, MapError(err)
 	}
 	return &Conn{qc: qc}, nil
+}
+
+// deriveResetKey derives a stateless reset key from the private key of the
+// first certificate of c, or returns nil if there is none to derive from.
+func deriveResetKey(c *tls.Config) *[32]byte {
+	if c == nil || len(c.Certificates) == 0 || c.Certificates[0].PrivateKey == nil {
+		return nil
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(c.Certificates[0].PrivateKey)
+	if err != nil {
+		return nil
+	}
+	mac := hmac.New(sha256.New, der)
+	mac.Write([]byte("edgelog quic stateless reset key"))
+	var k [32]byte
+	copy(k[:], mac.Sum(nil))
+	return &k
 }
 
 func withALPN(c *tls.Config) *tls.Config {

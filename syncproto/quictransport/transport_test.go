@@ -16,6 +16,7 @@ import (
 	"github.com/edgelog/edgelog/internal/netchaos"
 	"github.com/edgelog/edgelog/internal/pki"
 	"github.com/edgelog/edgelog/syncproto"
+	"github.com/quic-go/quic-go"
 )
 
 type testHub struct {
@@ -487,4 +488,151 @@ func TestHeartbeatsUnderSaturation(t *testing.T) {
 			hubBeats, hubGap, agentBeats, agentGap, limit)
 	}
 	_ = net.ErrClosed
+}
+
+// TestZeroRTTRejected: a hub that does not know the agent's session ticket
+// (it restarted) rejects the 0-RTT Hello; after NextConnection the agent
+// resends it on the same connection.
+func TestZeroRTTRejected(t *testing.T) {
+	h1 := newHub(t, Config{})
+	d := NewDialer(h1.bundle(t, h1.ca, "gw-1"), Config{})
+	_, ctl, err := connect(t, d, h1.ln.Addr().String(), "gw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := waitAccepted(t, h1)
+	if _, err := a.ctl.Write(helloFrame(t, "pong")); err != nil {
+		t.Fatal(err)
+	}
+	_ = ctl.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, _, err := syncproto.ReadFrame(ctl, syncproto.MaxControlFrame); err != nil {
+		t.Fatal(err)
+	}
+	// Another hub process of the same CA: same name, different ticket keys.
+	ln2, err := Listen("127.0.0.1:0", h1.ca.ServerTLS(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	accepted := make(chan *Stream, 1)
+	go func() {
+		for {
+			c, err := ln2.Accept(ctx)
+			if err != nil {
+				return
+			}
+			go func() {
+				if _, err := c.Authenticate(ctx, nil); err != nil {
+					return
+				}
+				s, err := c.AcceptControl(ctx)
+				if err == nil {
+					accepted <- s
+				}
+			}()
+		}
+	}()
+	c, err := d.Dial(ctx, ln2.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(nil)
+	greet := func() error {
+		s, err := c.OpenControl(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := s.Write(helloFrame(t, "gw-1")); err != nil {
+			return err
+		}
+		_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, err = s.Read(make([]byte, 1))
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- greet() }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, Err0RTTRejected) {
+			t.Fatalf("first attempt: %v, want Err0RTTRejected", err)
+		}
+	case <-accepted:
+		t.Fatal("a hub accepted 0-RTT data of a ticket it never issued")
+	}
+	if err := c.NextConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go func() { errc <- greet() }()
+	var hubCtl *Stream
+	select {
+	case hubCtl = <-accepted:
+	case err := <-errc:
+		t.Fatalf("after NextConnection: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the resent Hello never arrived")
+	}
+	if typ, _, err := syncproto.ReadFrame(hubCtl, syncproto.MaxControlFrame); err != nil || typ != syncproto.TypeHello {
+		t.Fatalf("hub read %v %v", typ, err)
+	}
+}
+
+// TestStatelessResetAfterRestart: a hub restarted on the same address (and
+// so the same derived reset key) tells agents of the old process at once
+// that their connection is gone, instead of leaving them to time out.
+func TestStatelessResetAfterRestart(t *testing.T) {
+	ca, err := pki.LoadOrCreate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := Listen("127.0.0.1:0", ca.ServerTLS(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	relay, err := netchaos.New(netchaos.Config{Target: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	go func() {
+		for {
+			c, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			go func() { _, _ = c.Authenticate(ctx, nil) }()
+		}
+	}()
+	h := &testHub{ca: ca}
+	c, ctl, err := connect(t, NewDialer(h.bundle(t, ca, "gw-1"), Config{MaxIdleTimeout: time.Minute}), relay.Addr().String(), "gw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.HandshakeComplete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The hub dies without a word (its close frames are lost) and a new
+	// process takes the address.
+	relay.SetDown(true)
+	ln.Close()
+	ln2, err := Listen(addr, ca.ServerTLS(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	relay.SetDown(false)
+	_, _ = ctl.Write(helloFrame(t, "gw-1")) // any packet from the agent
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("connection to the dead hub still open")
+	}
+	var reset *quic.StatelessResetError
+	if !errors.As(c.Err(), &reset) {
+		t.Fatalf("connection ended with %v, want a stateless reset", c.Err())
+	}
 }
