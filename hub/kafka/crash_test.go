@@ -182,4 +182,3 @@ func freeAddrT(t *testing.T) string {
 	h.stop()
 	return addr
 }
-
