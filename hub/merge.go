@@ -45,7 +45,7 @@ type agentState struct {
 type PendingMerge struct {
 	st    *agentState
 	last  uint64
-	waits []durableWait
+	waits []store.Pending
 	prev  *PendingMerge
 	done  chan struct{}
 
@@ -56,11 +56,6 @@ type PendingMerge struct {
 	// Appended and Dropped count this merge's records written and dropped
 	// as duplicates.
 	Appended, Dropped int
-}
-
-type durableWait struct {
-	p   *store.Partition
-	end int64
 }
 
 // Merge appends records from one agent exactly once and returns once all
@@ -204,7 +199,7 @@ func (b *Broker) writeAgentRecords(ctx context.Context, st *agentState, recs []A
 			if n > 0 {
 				pm.Dropped += n
 				_, _, end := p.Offsets()
-				pm.waits = append(pm.waits, durableWait{p, end})
+				pm.waits = append(pm.waits, store.Pending{P: p, End: end})
 				rs = rs[n:]
 			}
 		}
@@ -234,7 +229,7 @@ func (b *Broker) writeAgentRecords(ctx context.Context, st *agentState, recs []A
 				return fmt.Errorf("hub: merge into %s/%d: %w", k.topic.name, k.index, err)
 			}
 			pm.Appended += len(batch)
-			pm.waits = append(pm.waits, durableWait{p, end})
+			pm.waits = append(pm.waits, store.Pending{P: p, End: end})
 		}
 	}
 	b.metrics.merged.Add(float64(pm.Appended))
@@ -247,8 +242,8 @@ func (b *Broker) writeAgentRecords(ctx context.Context, st *agentState, recs []A
 // persists the watermark; it runs on its own goroutine per merge.
 func (b *Broker) completeMerge(pm *PendingMerge) {
 	defer b.wg.Done()
-	for _, w := range pm.waits {
-		if err := w.p.WaitDurable(b.ctx, w.end); err != nil {
+	for _, err := range store.WaitAll(b.ctx, pm.waits) {
+		if err != nil {
 			pm.finish(b, 0, fmt.Errorf("hub: merge: %w", err))
 			return
 		}

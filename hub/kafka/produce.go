@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgelog/edgelog/hub"
+	"github.com/edgelog/edgelog/hub/store"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -18,12 +19,7 @@ func handleProduce(_ context.Context, c *conn, _ header, r kmsg.Request) respond
 	req := r.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	b := c.s.b
-	type waiter struct {
-		a   hub.Appended
-		err error // the append's own error (a duplicate still waits)
-		rp  *kmsg.ProduceResponseTopicPartition
-	}
-	var waits []waiter
+	var waits []produceWait
 	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
@@ -57,7 +53,7 @@ func handleProduce(_ context.Context, c *conn, _ header, r kmsg.Request) respond
 				continue
 			}
 			sp.BaseOffset = a.BaseOffset
-			waits = append(waits, waiter{a, err, sp}) // sp stays valid: Partitions is not reallocated
+			waits = append(waits, produceWait{a, err, sp}) // sp stays valid: Partitions is not reallocated
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
@@ -65,9 +61,7 @@ func handleProduce(_ context.Context, c *conn, _ header, r kmsg.Request) respond
 		// No answer, but the records still become durable (and so
 		// readable) through the same group commit.
 		return func(ctx context.Context) kmsg.Response {
-			for _, w := range waits {
-				w.a.Partition.WaitDurable(ctx, w.a.End)
-			}
+			store.WaitAll(ctx, pendings(waits))
 			return nil
 		}
 	}
@@ -78,8 +72,9 @@ func handleProduce(_ context.Context, c *conn, _ header, r kmsg.Request) respond
 			ctx, cancel = context.WithTimeout(ctx, timeout)
 			defer cancel()
 		}
-		for _, w := range waits {
-			err := w.a.Partition.WaitDurable(ctx, w.a.End)
+		errs := store.WaitAll(ctx, pendings(waits))
+		for i, w := range waits {
+			err := errs[i]
 			if err == nil {
 				err = w.err
 			}
@@ -92,6 +87,21 @@ func handleProduce(_ context.Context, c *conn, _ header, r kmsg.Request) respond
 		}
 		return resp
 	}
+}
+
+// produceWait is one partition's append awaiting durability.
+type produceWait struct {
+	a   hub.Appended
+	err error // the append's own error (a duplicate still waits)
+	rp  *kmsg.ProduceResponseTopicPartition
+}
+
+func pendings(ws []produceWait) []store.Pending {
+	out := make([]store.Pending, len(ws))
+	for i, w := range ws {
+		out[i] = store.Pending{P: w.a.Partition, End: w.a.End}
+	}
+	return out
 }
 
 var (

@@ -448,3 +448,29 @@ func (p *Partition) Remove() error {
 	p.Close()
 	return os.RemoveAll(p.dir)
 }
+
+// Pending is a write to wait for: everything below End in P.
+type Pending struct {
+	P   *Partition
+	End int64
+}
+
+// WaitAll waits until every pending write is durable, the partitions'
+// fsyncs running concurrently; errs[i] is ws[i]'s outcome.
+func WaitAll(ctx context.Context, ws []Pending) []error {
+	errs := make([]error, len(ws))
+	if len(ws) == 1 {
+		errs[0] = ws[0].P.WaitDurable(ctx, ws[0].End)
+		return errs
+	}
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = w.P.WaitDurable(ctx, w.End)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
