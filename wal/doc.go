@@ -35,7 +35,11 @@
 //     only ever be in the last segment.
 //   - After a failed write or fsync the log refuses appends (ErrFailed) until
 //     it is reopened; no callback reports success for a record written after
-//     the failure.
+//     the failure. Reopen recovers in place (the *Log and its Readers stay
+//     valid): it cuts what was written after the last committed record
+//     (under FsyncAlways, after Durable), fsyncs, and takes appends again.
+//   - Open fsyncs the last segment, so records a killed writer left in the
+//     page cache are durable before Durable reports them.
 //   - One process at a time: Open takes an advisory lock (ErrLocked).
 //
 // # Why not tidwall/wal

@@ -190,6 +190,12 @@ func recoverTail(o *Options, dir string, segs []*segment, rec *Recovery) (uint64
 		return 0, fmt.Errorf("wal: scan %s: %w", last.path, err)
 	}
 	if res.damage == nil {
+		// A process killed after a write and before its fsync leaves
+		// records the kernel may not have written yet: make them durable
+		// before Durable reports them so.
+		if err := f.Sync(); err != nil {
+			return 0, fmt.Errorf("wal: sync %s: %w", last.path, err)
+		}
 		return res.next, nil
 	}
 	name := filepath.Base(last.path)
