@@ -80,12 +80,15 @@ func (t *Topic) Partition(i int32) *store.Partition {
 	return t.parts[i]
 }
 
-// topicMeta is a topic's persisted description (KV key "topic/NAME").
+// topicMeta is a topic's persisted description (KV key "topic/NAME"): its
+// partition count, fixed at creation, and the settings given explicitly
+// when it was created (CreateTopics configs); zero settings follow the
+// hub's configuration as it is at each start.
 type topicMeta struct {
 	Partitions     int   `json:"partitions"`
-	RetentionMs    int64 `json:"retention_ms"`
-	RetentionBytes int64 `json:"retention_bytes"`
-	SegmentBytes   int64 `json:"segment_bytes"`
+	RetentionMs    int64 `json:"retention_ms,omitempty"` // -1: forever
+	RetentionBytes int64 `json:"retention_bytes,omitempty"`
+	SegmentBytes   int64 `json:"segment_bytes,omitempty"`
 	CreatedMs      int64 `json:"created_ms"`
 }
 
@@ -180,7 +183,13 @@ func (b *Broker) loadTopics() error {
 		return bad
 	}
 	for _, tm := range metas {
-		t, err := b.openTopic(tm.name, tm.m.config())
+		explicit := tm.m.config()
+		tc := b.cfg.topicDefaults(tm.name, TopicConfig{RetentionAge: explicit.RetentionAge, RetentionBytes: explicit.RetentionBytes, SegmentBytes: explicit.SegmentBytes})
+		tc.Partitions = explicit.Partitions
+		if want := b.cfg.Topics[tm.name].Partitions; want > 0 && want != tc.Partitions {
+			b.log.Warn("hub: a topic's partition count is fixed at creation; the configured count is ignored", "topic", tm.name, "partitions", tc.Partitions, "configured", want)
+		}
+		t, err := b.openTopic(tm.name, tc)
 		if err != nil {
 			return err
 		}
@@ -302,6 +311,7 @@ func (b *Broker) CreateTopic(ctx context.Context, name string, tc TopicConfig) (
 	if tc.Partitions < 0 || tc.Partitions > maxPartitions {
 		return nil, fmt.Errorf("%w: %d", ErrInvalidPartitions, tc.Partitions)
 	}
+	explicit := tc
 	tc = b.cfg.topicDefaults(name, tc)
 	b.createMu.Lock()
 	defer b.createMu.Unlock()
@@ -314,8 +324,8 @@ func (b *Broker) CreateTopic(ctx context.Context, name string, tc TopicConfig) (
 	if err != nil {
 		return nil, err
 	}
-	m := topicMeta{Partitions: tc.Partitions, RetentionMs: tc.RetentionAge.Milliseconds(), RetentionBytes: tc.RetentionBytes, SegmentBytes: tc.SegmentBytes, CreatedMs: time.Now().UnixMilli()}
-	if tc.RetentionAge < 0 {
+	m := topicMeta{Partitions: tc.Partitions, RetentionMs: explicit.RetentionAge.Milliseconds(), RetentionBytes: explicit.RetentionBytes, SegmentBytes: explicit.SegmentBytes, CreatedMs: time.Now().UnixMilli()}
+	if explicit.RetentionAge < 0 {
 		m.RetentionMs = -1
 	}
 	val, _ := json.Marshal(m)

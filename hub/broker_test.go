@@ -234,3 +234,30 @@ func TestBrokerRetention(t *testing.T) {
 		t.Fatalf("after retention: start %d hw %d, want 200", start, hw)
 	}
 }
+
+// TestTopicSettingsFollowConfig: a topic's partition count is fixed at
+// creation, settings given explicitly by CreateTopics stay, and the rest
+// follow the hub's configuration at each start.
+func TestTopicSettingsFollowConfig(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	b := openTestBroker(t, Config{Dir: dir, Partitions: 2})
+	if _, _, err := b.EnsureTopic(ctx, "plain"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CreateTopic(ctx, "pinned", TopicConfig{RetentionAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b = openTestBroker(t, Config{Dir: dir, Partitions: 5, RetentionAge: 48 * time.Hour,
+		Topics: map[string]TopicConfig{"plain": {Partitions: 9, RetentionBytes: 1 << 30}}})
+	defer b.Close()
+	plain, _ := b.Topic("plain")
+	pinned, _ := b.Topic("pinned")
+	if c := plain.Config(); plain.Partitions() != 2 || c.RetentionAge != 48*time.Hour || c.RetentionBytes != 1<<30 {
+		t.Fatalf("plain after a config change: %d partitions, %+v", plain.Partitions(), c)
+	}
+	if c := pinned.Config(); pinned.Partitions() != 2 || c.RetentionAge != time.Hour {
+		t.Fatalf("pinned after a config change: %d partitions, %+v", pinned.Partitions(), c)
+	}
+}
