@@ -227,3 +227,48 @@ func TestShutdownDrains(t *testing.T) {
 	waitAcked(t, s2, last, 60*time.Second)
 	checkExactlyOnce(t, h.records(), "gw-1", w.log.Epoch(), last)
 }
+
+// TestDropOldestGap: records the agent dropped (drop-oldest at its disk
+// quota) before the hub got them are a counted gap; everything else still
+// arrives exactly once.
+func TestDropOldestGap(t *testing.T) {
+	h := startHub(t, syncproto.Limits{})
+	creds := h.credentials("gw-1")
+	w := openWAL(t, t.TempDir())
+	w.append(1000)
+	s, stop := runShipper(t, w, h.addr, creds, Config{})
+	waitAcked(t, s, 1000, 60*time.Second)
+	stop()
+	last := w.append(2000)
+	if err := w.log.TruncateFront(2001); err != nil { // what drop-oldest does
+		t.Fatal(err)
+	}
+	s2, _ := runShipper(t, w, h.addr, creds, Config{})
+	waitAcked(t, s2, last, 60*time.Second)
+	var gap float64
+	mfs, err := h.broker.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "edgelog_hub_sync_gap_records_total" {
+			gap = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if gap != 1000 {
+		t.Fatalf("gap of %v records counted, want 1000", gap)
+	}
+	got := map[uint64]int{}
+	for _, r := range h.records() {
+		got[r.seq]++
+	}
+	for seq := uint64(1); seq <= last; seq++ {
+		want := 1
+		if seq > 1000 && seq <= 2000 {
+			want = 0
+		}
+		if got[seq] != want {
+			t.Fatalf("seq %d at the hub %d times, want %d", seq, got[seq], want)
+		}
+	}
+}
