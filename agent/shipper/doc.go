@@ -9,6 +9,10 @@
 //     are the same stream: when the window opens, a batch takes whatever is
 //     durable, up to the limits, so batches grow with the backlog and stay
 //     small (low latency) when the agent keeps up.
+//   - Only fsynced records are shipped, so the hub never holds a record a
+//     power cut could take from the agent (whose WAL would then reuse the
+//     sequence). When records wait unsynced for 20 ms (a WAL with
+//     --fsync never), the shipper fsyncs them itself before sending.
 //   - onHubAcked(seq) is called only with sequences the hub reported as
 //     durably merged (its Welcome's resume point minus one, and every Ack),
 //     never decreasing: the agent trims its WAL below them and nothing else

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgelog/edgelog/internal/netchaos"
+	"github.com/edgelog/edgelog/record"
 	"github.com/edgelog/edgelog/syncproto"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -271,4 +272,32 @@ func TestDropOldestGap(t *testing.T) {
 			t.Fatalf("seq %d at the hub %d times, want %d", seq, got[seq], want)
 		}
 	}
+}
+
+// TestUnsyncedWAL: with a WAL that never fsyncs on its own (--fsync never),
+// the shipper fsyncs what it is about to send, so records still flow and
+// only fsynced ones leave the agent.
+func TestUnsyncedWAL(t *testing.T) {
+	h := startHub(t, syncproto.Limits{})
+	w := openWAL(t, t.TempDir())
+	s, _ := runShipper(t, w, h.addr, h.credentials("gw-1"), Config{})
+	var last uint64
+	for range 50 {
+		w.mu.Lock()
+		for range 20 {
+			r := record.Record{TimeMs: 1, ClientID: "dev", Topic: "t/x", QoS: 1, Payload: []byte(payloadFor(w.log.Next()))}
+			enc, _ := record.Encode(&r)
+			var err error
+			if last, err = w.log.AppendAsync(context.Background(), enc, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	waitAcked(t, s, last, 60*time.Second)
+	if w.log.Durable() < last {
+		t.Fatalf("shipped through %d, the WAL is durable through %d", last, w.log.Durable())
+	}
+	checkExactlyOnce(t, h.records(), "gw-1", w.log.Epoch(), last)
 }

@@ -210,8 +210,10 @@ func (s *Shipper) build(ctx context.Context, r *wal.Reader, limits syncproto.Lim
 		seq, p := heldSeq, held
 		if held == nil {
 			var err error
-			if seq, p, err = r.Next(ctx); err != nil {
-				fail(fmt.Errorf("shipper: read WAL: %w", err))
+			if seq, p, err = s.next(ctx, r); err != nil {
+				if ctx.Err() == nil {
+					fail(fmt.Errorf("shipper: read WAL: %w", err))
+				}
 				return
 			}
 		}
@@ -245,6 +247,31 @@ func (s *Shipper) build(ctx context.Context, r *wal.Reader, limits syncproto.Lim
 		case out <- built{frame: frame, info: info}:
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// syncNudge is how long the builder waits for a durable record before
+// checking whether records are written but not fsynced.
+const syncNudge = 20 * time.Millisecond
+
+// next waits for the next durable record. Only fsynced records are ever
+// shipped, so the hub never holds a record a power cut could take from the
+// agent (which would reuse its sequence). Under a WAL policy that does not
+// fsync on its own (--fsync never), records appended but not fsynced for
+// syncNudge are fsynced here, by the shipper, before they are sent.
+func (s *Shipper) next(ctx context.Context, r *wal.Reader) (uint64, []byte, error) {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, syncNudge)
+		seq, p, err := r.Next(wctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return seq, p, err
+		}
+		if s.wal.Next()-1 > s.wal.Durable() {
+			if err := s.wal.Sync(ctx); err != nil {
+				return 0, nil, err
+			}
 		}
 	}
 }
