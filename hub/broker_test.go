@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -259,5 +260,37 @@ func TestTopicSettingsFollowConfig(t *testing.T) {
 	}
 	if c := pinned.Config(); pinned.Partitions() != 2 || c.RetentionAge != time.Hour {
 		t.Fatalf("pinned after a config change: %d partitions, %+v", pinned.Partitions(), c)
+	}
+}
+
+// TestProduceRefusesMalformedRecords: a batch with a valid CRC but records
+// a consumer could not read (or would misnumber) is refused, not stored.
+func TestProduceRefusesMalformedRecords(t *testing.T) {
+	b := openTestBroker(t, Config{Partitions: 1})
+	defer b.Close()
+	ctx := context.Background()
+	if _, _, err := b.EnsureTopic(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	good := testKafkaBatch(t, -1, 0, 0, 3)
+	for name, mutate := range map[string]func([]byte) []byte{
+		"count beyond records": func(b []byte) []byte { b[60]++; return b },
+		"trailing bytes":       func(b []byte) []byte { b = append(b, 0); binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12)); return b },
+		"offset delta": func(b []byte) []byte {
+			b[61+1+1+1] = 4 // second varint of record 0: offset delta 2 (zigzag 4)
+			return b
+		},
+	} {
+		bad := mutate(append([]byte(nil), good...))
+		bad = resign(bad, int16(binary.BigEndian.Uint16(bad[51:])), int32(binary.BigEndian.Uint32(bad[53:])))
+		if _, err := b.Produce(ctx, "t", 0, bad, 1); !errors.Is(err, store.ErrBadBatch) {
+			t.Errorf("%s: %v, want ErrBadBatch", name, err)
+		}
+	}
+	if _, err := b.Produce(ctx, "t", 0, good, 1); err != nil {
+		t.Fatal(err)
+	}
+	if recs := readTopic(t, b, "t"); len(recs) != 3 {
+		t.Fatalf("%d records stored, want the 3 of the good batch", len(recs))
 	}
 }

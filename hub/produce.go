@@ -71,7 +71,13 @@ func (b *Broker) Append(topic string, partition int32, records []byte) (Appended
 	}
 	pid := infos[0].ProducerID
 	nrec := 0
+	off := 0
 	for _, info := range infos {
+		batch := records[off : off+info.Size]
+		off += info.Size
+		if err := checkRecords(batch, info); err != nil {
+			return Appended{}, err
+		}
 		switch {
 		case info.Attributes&(attrTransactional|attrControl) != 0:
 			return Appended{}, fmt.Errorf("%w: transactional batches are not supported", ErrUnsupportedBatch)
@@ -98,6 +104,20 @@ func (b *Broker) Append(topic string, partition int32, records []byte) (Appended
 	b.metrics.produced.Add(float64(nrec))
 	b.metrics.producedBytes.Add(float64(len(records)))
 	return Appended{BaseOffset: base, End: end, Partition: p, Records: nrec}, nil
+}
+
+// checkRecords rejects a batch whose record count disagrees with its
+// header, or (uncompressed) whose records do not decode: consumers must be
+// able to read everything stored. Compressed batches are checked by their
+// header only.
+func checkRecords(batch []byte, info store.BatchInfo) error {
+	if info.RecordCount < 1 || info.LastOffsetDelta != info.RecordCount-1 {
+		return fmt.Errorf("%w: %d records, last offset delta %d", store.ErrBadBatch, info.RecordCount, info.LastOffsetDelta)
+	}
+	if info.Compression() != 0 {
+		return nil
+	}
+	return store.ValidateRecords(batch, info)
 }
 
 // writeIdempotent writes an idempotent producer's batches one by one, each

@@ -167,3 +167,59 @@ func decodeRecord(b []byte, info BatchInfo) (Record, error) {
 	}
 	return rec, nil
 }
+
+// ValidateRecords walks the records of an uncompressed batch without
+// allocating: every record and field length must fit, record i must have
+// offset delta i, the count must match the header, and nothing may follow
+// the last record.
+func ValidateRecords(batch []byte, info BatchInfo) error {
+	if info.Compression() != 0 {
+		return fmt.Errorf("%w: compressed batch (codec %d)", ErrBadBatch, info.Compression())
+	}
+	b := batch[BatchHeaderSize:info.Size]
+	for i := int32(0); i < info.RecordCount; i++ {
+		l, n := binary.Varint(b)
+		if n <= 0 || l < 1 || l > int64(len(b)-n) {
+			return fmt.Errorf("%w: record %d length", ErrBadBatch, i)
+		}
+		r := reader{b: b[n+1 : n+int(l)]} // after the attributes byte
+		b = b[n+int(l):]
+		r.varint() // timestamp delta
+		if od := r.varint(); r.err == nil && od != int64(i) {
+			return fmt.Errorf("%w: record %d has offset delta %d", ErrBadBatch, i, od)
+		}
+		r.skip() // key
+		r.skip()   // value
+		nh := r.varint()
+		if r.err == nil && (nh < 0 || nh > int64(len(r.b))) {
+			return fmt.Errorf("%w: record %d: %d headers", ErrBadBatch, i, nh)
+		}
+		for j := int64(0); j < nh && r.err == nil; j++ {
+			r.skip()
+			r.skip()
+		}
+		if r.err == nil && len(r.b) != 0 {
+			r.err = fmt.Errorf("%d bytes after the headers", len(r.b))
+		}
+		if r.err != nil {
+			return fmt.Errorf("%w: record %d: %v", ErrBadBatch, i, r.err)
+		}
+	}
+	if len(b) != 0 {
+		return fmt.Errorf("%w: %d bytes after the last record", ErrBadBatch, len(b))
+	}
+	return nil
+}
+
+// skip passes over a length-prefixed field (-1: null).
+func (r *reader) skip() {
+	l := r.varint()
+	if r.err != nil || l < 0 {
+		return
+	}
+	if l > int64(len(r.b)) {
+		r.err = fmt.Errorf("length %d past end", l)
+		return
+	}
+	r.b = r.b[l:]
+}

@@ -387,7 +387,12 @@ func FuzzDecodeBatch(f *testing.F) {
 			return
 		}
 		for _, info := range infos {
-			DecodeRecords(data[:info.Size], info, func(Record) error { return nil })
+			verr := ValidateRecords(data[:info.Size], info)
+			n := int32(0)
+			derr := DecodeRecords(data[:info.Size], info, func(Record) error { n++; return nil })
+			if verr == nil && (derr != nil || n != info.RecordCount) {
+				t.Fatalf("ValidateRecords passed a batch that does not decode: %v", derr)
+			}
 			data = data[info.Size:]
 		}
 	})
