@@ -275,7 +275,11 @@ func TestProduceRefusesMalformedRecords(t *testing.T) {
 	good := testKafkaBatch(t, -1, 0, 0, 3)
 	for name, mutate := range map[string]func([]byte) []byte{
 		"count beyond records": func(b []byte) []byte { b[60]++; return b },
-		"trailing bytes":       func(b []byte) []byte { b = append(b, 0); binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12)); return b },
+		"trailing bytes": func(b []byte) []byte {
+			b = append(b, 0)
+			binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+			return b
+		},
 		"offset delta": func(b []byte) []byte {
 			b[61+1+1+1] = 4 // second varint of record 0: offset delta 2 (zigzag 4)
 			return b

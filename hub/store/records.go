@@ -189,7 +189,7 @@ func ValidateRecords(batch []byte, info BatchInfo) error {
 			return fmt.Errorf("%w: record %d has offset delta %d", ErrBadBatch, i, od)
 		}
 		r.skip() // key
-		r.skip()   // value
+		r.skip() // value
 		nh := r.varint()
 		if r.err == nil && (nh < 0 || nh > int64(len(r.b))) {
 			return fmt.Errorf("%w: record %d: %d headers", ErrBadBatch, i, nh)
