@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -57,6 +59,32 @@ func FuzzRequestFrame(f *testing.F) {
 		again := formatter.AppendRequest(nil, req, h.correlationID)
 		if _, a2, _, err := decode(again[4:]); err != nil || a2.name != a.name {
 			t.Fatalf("%s v%d re-encoded does not decode: %v", a.name, h.version, err)
+		}
+	})
+}
+
+// FuzzReadFrame feeds arbitrary byte streams to the framing layer: frames
+// come back whole and within the limit, or a classified error; a frame's
+// buffer follows the bytes received (at most about twice them, or one
+// chunk), never the size the stream declares.
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{0x7f, 0xff, 0xff, 0xff, 0, 3})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0, 0, 0, 10, 1, 2})
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		r := bytes.NewReader(stream)
+		for {
+			frame, err := readFrame(r, 1<<20)
+			if err != nil {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrBadFrame) && !errors.Is(err, ErrFrameTooLarge) {
+					t.Fatalf("unclassified error: %v", err)
+				}
+				return
+			}
+			if len(frame) < 8 || len(frame) > 1<<20 || cap(frame) > 2*len(stream)+frameChunk {
+				t.Fatalf("frame of %d bytes (cap %d) from %d bytes of input", len(frame), cap(frame), len(stream))
+			}
 		}
 	})
 }
