@@ -298,3 +298,26 @@ func TestProduceRefusesMalformedRecords(t *testing.T) {
 		t.Fatalf("%d records stored, want the 3 of the good batch", len(recs))
 	}
 }
+
+// TestFsyncPolicies: under interval and never, a write is readable at once
+// (not waiting for an fsync); under interval the background fsync still
+// runs.
+func TestFsyncPolicies(t *testing.T) {
+	for _, pol := range []store.SyncPolicy{store.SyncInterval, store.SyncNever} {
+		b := openTestBroker(t, Config{Partitions: 1, Fsync: pol, FsyncInterval: 10 * time.Millisecond})
+		ctx := context.Background()
+		if _, _, err := b.EnsureTopic(ctx, "t"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Produce(ctx, "t", 0, testKafkaBatch(t, -1, 0, 0, 2), 1); err != nil {
+			t.Fatal(err)
+		}
+		if recs := readTopic(t, b, "t"); len(recs) != 2 {
+			t.Fatalf("policy %d: %d records readable", pol, len(recs))
+		}
+		if _, err := b.Merge(ctx, "a", testEpoch, deviceRecords(1, 5, 2)); err != nil {
+			t.Fatalf("policy %d: merge: %v", pol, err)
+		}
+		b.Close()
+	}
+}
