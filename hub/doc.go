@@ -31,5 +31,9 @@
 //   - Committed offsets are stored durably in the KV before OffsetCommit is
 //     answered; they survive restarts and are deleted with their topic.
 //   - Retention runs every RetentionCheck and deletes whole segments (see
-//     store.Partition.Retain); the log start offset moves with it.
+//     store.Partition.Retain); the log start offset moves with it. Age is
+//     judged by a segment's newest record timestamp — for merged records the
+//     agent's receive time, like Kafka's CreateTime — so a backlog that
+//     arrives older than the retention age goes once its segment is sealed
+//     (unless newer records share the segment).
 package hub
