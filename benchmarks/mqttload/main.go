@@ -1,81 +1,84 @@
-// Command mqttload drives an MQTT broker with pipelined QoS 1 (or 0/2)
-// publishes and reports throughput and publish→ack latency. It speaks MQTT
-// 3.1.1 over plain TCP with a minimal client (mochi's packet codec), so the
-// generator costs the broker's machine as little CPU as possible and every
-// broker under test sees exactly the same load.
+// Command mqttload drives one MQTT broker with pipelined QoS 1 publishes and
+// reports throughput and publish→ack latency: the load generator of the
+// benchmark suite (benchmarks/cmd/compare), usable on its own against any
+// broker. It speaks MQTT 3.1.1 over plain TCP with a minimal client, so
+// the generator costs the broker's machine as little CPU as possible.
 //
 // Each client connects, then all start at once; a client keeps -inflight
-// publishes outstanding (QoS 1: until PUBACK; QoS 2: until PUBCOMP) and
-// sends -messages in all. The rate is acknowledged messages over the time
-// from the first publish to the last ack.
+// publishes outstanding until their PUBACK and sends -messages in all. The
+// rate is acknowledged messages over the time from the first publish to
+// the last ack.
 //
 //	mqttload -addr 127.0.0.1:1883 -clients 10 -messages 20000 -inflight 100 -size 200
-//
-// With -compare it starts the brokers itself, one at a time with a fresh
-// data directory per run, and prints a Markdown table: the edgelog agent
-// (-edgelog BINARY, --fsync always), Mosquitto with persistence and NATS
-// with MQTT and JetStream (each skipped when not installed).
-//
-//	mqttload -compare -edgelog ./edgelog -rounds 3
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"time"
+
+	"github.com/edgelog/edgelog/benchmarks/internal/loadgen"
+	"github.com/edgelog/edgelog/benchmarks/internal/stats"
 )
 
-type options struct {
-	addr     string
-	clients  int
-	messages int
-	inflight int
-	size     int
-	qos      int
-	label    string
-	jsonOut  bool
-	timeout  time.Duration
+// result is what one run measured, as printed.
+type result struct {
+	Label    string  `json:"label,omitempty"`
+	Clients  int     `json:"clients"`
+	Messages int     `json:"messages"` // acknowledged, all clients
+	Seconds  float64 `json:"seconds"`
+	Rate     float64 `json:"msgs_per_sec"`
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	MaxMs    float64 `json:"max_ms"`
+	Errors   int     `json:"errors"`
+	FirstErr string  `json:"first_error,omitempty"`
 }
 
 func main() {
-	var o options
-	var compare bool
-	var cmp compareOptions
-	flag.StringVar(&o.addr, "addr", "127.0.0.1:1883", "broker address")
-	flag.IntVar(&o.clients, "clients", 10, "concurrent clients")
-	flag.IntVar(&o.messages, "messages", 20000, "messages per client")
-	flag.IntVar(&o.inflight, "inflight", 100, "unacknowledged publishes per client")
-	flag.IntVar(&o.size, "size", 200, "payload bytes")
-	flag.IntVar(&o.qos, "qos", 1, "QoS of every publish (0, 1 or 2)")
-	flag.StringVar(&o.label, "label", "", "label printed with the result")
-	flag.BoolVar(&o.jsonOut, "json", false, "print the result as one JSON line")
-	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
-	flag.BoolVar(&compare, "compare", false, "start edgelog, Mosquitto and NATS in turn and compare them")
-	flag.StringVar(&cmp.edgelog, "edgelog", "./edgelog", "edgelog binary (with -compare)")
-	flag.IntVar(&cmp.rounds, "rounds", 3, "runs of every broker and load (with -compare); medians are reported")
+	var (
+		addr, label string
+		jsonOut     bool
+		timeout     time.Duration
+		l           loadgen.Load
+	)
+	flag.StringVar(&addr, "addr", "127.0.0.1:1883", "broker address")
+	flag.IntVar(&l.Clients, "clients", 10, "concurrent clients")
+	flag.IntVar(&l.PerClient, "messages", 20000, "messages per client")
+	flag.IntVar(&l.Inflight, "inflight", 100, "unacknowledged publishes per client")
+	flag.IntVar(&l.Size, "size", 200, "payload bytes")
+	flag.StringVar(&label, "label", "", "label printed with the result")
+	flag.BoolVar(&jsonOut, "json", false, "print the result as one JSON line")
+	flag.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long")
 	flag.Parse()
-	if o.clients < 1 || o.messages < 1 || o.inflight < 1 || o.inflight > 65535 || o.qos < 0 || o.qos > 2 || cmp.rounds < 1 {
+	if l.Clients < 1 || l.PerClient < 1 || l.Inflight < 1 || l.Inflight > 65000 || l.Size < 0 {
 		fmt.Fprintln(os.Stderr, "mqttload: bad flags")
 		os.Exit(2)
 	}
-	if compare {
-		if err := runCompare(o, cmp); err != nil {
-			fmt.Fprintln(os.Stderr, "mqttload:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	res, err := run(o)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := l.Run(ctx, addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mqttload:", err)
 		os.Exit(1)
 	}
-	if o.jsonOut {
-		_ = json.NewEncoder(os.Stdout).Encode(res)
+	lat := stats.Summarize(res.Latencies)
+	out := result{Label: label, Clients: l.Clients, Messages: res.Acked, Seconds: res.Elapsed.Seconds(), Rate: res.Rate(),
+		P50Ms: stats.Ms(lat.P50), P99Ms: stats.Ms(lat.P99), MaxMs: stats.Ms(lat.Max), Errors: res.Errors}
+	if res.FirstErr != nil {
+		out.FirstErr = res.FirstErr.Error()
+	}
+	if jsonOut {
+		_ = json.NewEncoder(os.Stdout).Encode(out)
 	} else {
-		fmt.Println(res)
+		fmt.Printf("%s: %d clients, %d msgs in %.2fs = %.0f msg/s; publish→ack p50 %.2f ms, p99 %.2f ms, max %.2f ms; errors %d %s\n",
+			out.Label, out.Clients, out.Messages, out.Seconds, out.Rate, out.P50Ms, out.P99Ms, out.MaxMs, out.Errors, out.FirstErr)
 	}
 	if res.Errors > 0 {
 		os.Exit(1)
