@@ -7,6 +7,7 @@ import (
 
 	"github.com/edgelog/edgelog/benchmarks/internal/loadgen"
 	"github.com/edgelog/edgelog/benchmarks/internal/stats"
+	"github.com/edgelog/edgelog/benchmarks/internal/sut"
 )
 
 // ingestRun is one round of one system under one load.
@@ -36,15 +37,34 @@ type ingestResult struct {
 	Cells []ingestCell `json:"cells"`
 }
 
-func ingestLoads(quick bool) []loadgen.Load {
-	if quick {
-		return []loadgen.Load{{Clients: 10, PerClient: 2000, Inflight: 100, Size: 200}}
-	}
-	return []loadgen.Load{{Clients: 10, PerClient: 20000, Inflight: 100, Size: 200}, {Clients: 100, PerClient: 2000, Inflight: 100, Size: 200}}
+// ingestLoad is a load, and whether a durable subscriber's session (away
+// during the run) makes Mosquitto and NATS keep every message, as the
+// edgelog agent always does in its WAL. Without one, Mosquitto discards
+// messages nobody subscribed to, and NATS stores QoS 1 messages in
+// JetStream only for sessions that match them.
+type ingestLoad struct {
+	loadgen.Load
+	durable bool
 }
 
-func loadName(l loadgen.Load) string {
-	return fmt.Sprintf("%d clients × %s", l.Clients, stats.Thousands(int64(l.PerClient)))
+func (l ingestLoad) name() string {
+	n := fmt.Sprintf("%d clients × %s", l.Clients, stats.Thousands(int64(l.PerClient)))
+	if l.durable {
+		n += ", durable subscriber away"
+	}
+	return n
+}
+
+func ingestLoads(quick bool) []ingestLoad {
+	if quick {
+		return []ingestLoad{{loadgen.Load{Clients: 10, PerClient: 2000, Inflight: 100, Size: 200}, false},
+			{loadgen.Load{Clients: 10, PerClient: 2000, Inflight: 100, Size: 200}, true}}
+	}
+	return []ingestLoad{
+		{loadgen.Load{Clients: 10, PerClient: 20000, Inflight: 100, Size: 200}, false},
+		{loadgen.Load{Clients: 100, PerClient: 2000, Inflight: 100, Size: 200}, false},
+		{loadgen.Load{Clients: 10, PerClient: 20000, Inflight: 100, Size: 200}, true},
+	}
 }
 
 // runIngest measures QoS 1 ingest: every system fresh for every run, the
@@ -57,12 +77,12 @@ func runIngest(ctx context.Context, e *env) (*ingestResult, error) {
 			for _, kind := range e.kinds() {
 				run, err := ingestOnce(ctx, e, kind, l)
 				if err != nil {
-					return nil, fmt.Errorf("ingest %s, %s, round %d: %w", kind, loadName(l), r, err)
+					return nil, fmt.Errorf("ingest %s, %s, round %d: %w", kind, l.name(), r, err)
 				}
-				e.logf("ingest round %d %-9s %-20s %8.0f msg/s p50 %.1f ms p99 %.1f ms peak %s", r, kind, loadName(l),
+				e.logf("ingest round %d %-9s %-20s %8.0f msg/s p50 %.1f ms p99 %.1f ms peak %s", r, kind, l.name(),
 					run.Rate, run.Latency.P50, run.Latency.P99, stats.MiB(run.PeakKiB))
-				c := cellFor(&res.Cells, func(c ingestCell) bool { return c.Load == loadName(l) && c.Kind == kind },
-					func() ingestCell { return ingestCell{Load: loadName(l), Kind: kind} })
+				c := cellFor(&res.Cells, func(c ingestCell) bool { return c.Load == l.name() && c.Kind == kind },
+					func() ingestCell { return ingestCell{Load: l.name(), Kind: kind} })
 				c.Rounds = append(c.Rounds, run)
 			}
 		}
@@ -70,8 +90,14 @@ func runIngest(ctx context.Context, e *env) (*ingestResult, error) {
 	return res, nil
 }
 
-func ingestOnce(ctx context.Context, e *env, kind string, l loadgen.Load) (ingestRun, error) {
-	s, err := e.startFresh(ctx, kind, options{})
+func ingestOnce(ctx context.Context, e *env, kind string, l ingestLoad) (ingestRun, error) {
+	start := e.startFresh
+	if l.durable {
+		start = func(ctx context.Context, kind string, o options) (*sut.System, error) {
+			return e.prepareDurable(ctx, kind, o, false)
+		}
+	}
+	s, err := start(ctx, kind, options{})
 	if err != nil {
 		return ingestRun{}, err
 	}
