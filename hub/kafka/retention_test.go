@@ -51,9 +51,8 @@ func TestRetentionAndOutOfRange(t *testing.T) {
 		o, _ := so.Lookup("short", 0)
 		start = o.Offset
 	}
-	p, _ := h.b.Partition("short", 0)
-	if start > 60 || p.Segments() < 2 {
-		t.Fatalf("retention deleted fresh data: start %d, %d segments", start, p.Segments())
+	if start > 60 {
+		t.Fatalf("retention deleted fresh data: log start %d, the fresh records begin at 60", start)
 	}
 	t.Logf("log start moved to %d", start)
 
