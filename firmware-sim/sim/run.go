@@ -109,7 +109,7 @@ func (f *Fleet) Run(ctx context.Context) (Report, error) {
 	for i := range cfg.BadActors {
 		id, pw := f.identity(cfg.Devices + i)
 		kind := cfg.BadKinds[i%len(cfg.BadKinds)]
-		b := &badActor{cfg: cfg, c: f.c.bad[kind], kind: kind, id: id, pw: pw, rng: rand.New(rand.NewPCG(seed, uint64(1<<32+i)))}
+		b := &badActor{cfg: cfg, c: f.c.bad[kind], kind: kind, id: id, pw: pw, rng: rand.New(rand.NewPCG(seed, 1<<32+uint64(i)))}
 		wg.Go(func() { b.run(runCtx, start.Add(cfg.RampUp), end) })
 	}
 	progressDone := make(chan struct{})
