@@ -79,20 +79,16 @@ func runAgent(ctx context.Context, args []string, env *cli.Env) int {
 	if err != nil {
 		return agentUsage(env, err)
 	}
-	a, err := agent.New(cfg)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "edgelog agent: %v\n", err)
-		return cli.ExitFailure
-	}
+	var sc *shipper.Config
 	if f.localOnly {
 		logger.Warn("agent: --local-only: nothing is replicated; records stay in the WAL (bounded by --max-disk)")
 	} else {
-		sh, err := shipper.New(a.WAL(), a.SetHubAcked, shipper.Config{Hub: f.hub, Credentials: creds, Logger: logger, Registry: a.Registry()})
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "edgelog agent: %v\n", err)
-			return cli.ExitFailure
-		}
-		a.AttachSync(sh)
+		sc = &shipper.Config{Hub: f.hub, Credentials: creds}
+	}
+	a, _, err := newAgent(cfg, sc)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "edgelog agent: %v\n", err)
+		return cli.ExitFailure
 	}
 	ctx, stop := cli.SignalContext(ctx)
 	defer stop()
@@ -101,6 +97,24 @@ func runAgent(ctx context.Context, args []string, env *cli.Env) int {
 		return cli.ExitFailure
 	}
 	return cli.ExitOK
+}
+
+// newAgent builds an agent from cfg and, unless sc is nil, attaches a
+// shipper to the hub configured by sc (its Logger and Registry are the
+// agent's). The agent is ready to Run.
+func newAgent(cfg agent.Config, sc *shipper.Config) (*agent.Agent, *shipper.Shipper, error) {
+	a, err := agent.New(cfg)
+	if err != nil || sc == nil {
+		return a, nil, err
+	}
+	c := *sc
+	c.Logger, c.Registry = cfg.Logger, a.Registry()
+	sh, err := shipper.New(a.WAL(), a.SetHubAcked, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.AttachSync(sh)
+	return a, sh, nil
 }
 
 func agentUsage(env *cli.Env, err error) int {

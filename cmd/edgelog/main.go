@@ -48,15 +48,6 @@ func run(ctx context.Context, args []string, env *cli.Env) int {
 	return cli.ExitUsage
 }
 
-// unbuilt is the entry of a command whose package is still being built:
-// it says so and exits 1 rather than pretending to work.
-func unbuilt(name, summary string) cli.Command {
-	return cli.Command{Name: name, Summary: summary + " (not built yet)", Run: func(_ context.Context, _ []string, env *cli.Env) int {
-		fmt.Fprintf(env.Stderr, "edgelog %s: not built yet\n", name)
-		return cli.ExitFailure
-	}}
-}
-
 func usage(env *cli.Env, cmds []cli.Command) {
 	fmt.Fprintln(env.Stderr, "edgelog — a durable, replayable log from edge devices to Kafka consumers")
 	fmt.Fprintln(env.Stderr, "\nusage: edgelog COMMAND [flags]   (edgelog COMMAND --help for its flags)")
