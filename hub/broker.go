@@ -117,6 +117,11 @@ func Open(cfg Config) (*Broker, error) {
 		lock.Close()
 		return nil, fmt.Errorf("hub: %w", err)
 	}
+	if err := checkFormat(context.Background(), kv); err != nil {
+		kv.Close()
+		lock.Close()
+		return nil, err
+	}
 	b := &Broker{
 		cfg: cfg, log: cfg.Logger, kv: kv, lock: lock, started: time.Now(),
 		topics: map[string]*Topic{}, agents: map[string]*agentState{}, status: map[string]*AgentStatus{},
