@@ -62,7 +62,7 @@ func init() {
 		syncGroupKey:        {name: "SyncGroup", min: 0, max: 5, handle: handleSyncGroup},
 		describeGroupsKey:   {name: "DescribeGroups", min: 0, max: 5, handle: handleDescribeGroups},
 		listGroupsKey:       {name: "ListGroups", min: 0, max: 4, handle: handleListGroups},
-		saslHandshakeKey:    {name: "SaslHandshake", min: 1, max: 1, handle: handleSaslHandshake, preAuth: true},
+		saslHandshakeKey:    {name: "SaslHandshake", min: 0, max: 1, handle: handleSaslHandshake, preAuth: true},
 		apiVersionsKey:      {name: "ApiVersions", min: 0, max: 3, handle: handleApiVersions, preAuth: true},
 		createTopicsKey:     {name: "CreateTopics", min: 0, max: 5, handle: handleCreateTopics},
 		deleteTopicsKey:     {name: "DeleteTopics", min: 0, max: 5, handle: handleDeleteTopics},

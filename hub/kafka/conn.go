@@ -29,7 +29,8 @@ type pending struct {
 	api     string
 	start   time.Time
 	respond respondFunc
-	raw     []byte // a pre-framed answer, after which the connection closes
+	raw     []byte // a pre-framed answer, written as is (instead of respond)
+	close   bool   // close the connection after raw
 }
 
 // conn is one client connection: a reader goroutine (serve) and a writer
@@ -76,6 +77,20 @@ func (c *conn) serve(ctx context.Context) {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		if c.sasl.raw {
+			// SaslHandshake v0: the exchange goes on in bare
+			// length-prefixed tokens, not Kafka requests.
+			p := c.rawSASLStep(br)
+			select {
+			case c.queue <- p:
+			case <-ctx.Done():
+				return
+			}
+			if p.close {
+				return
+			}
+			continue
+		}
 		frame, err := c.readRequest(br)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
@@ -145,16 +160,16 @@ func (c *conn) start(ctx context.Context, frame []byte) (p pending, ok bool) {
 	h, a, req, err := decode(frame)
 	if errors.Is(err, errUnsupported) {
 		p := c.unsupported(h)
-		return p, p.raw == nil // the ApiVersions downgrade answer keeps the connection
+		return p, !p.close // the ApiVersions downgrade answer keeps the connection
 	}
 	if err != nil {
 		c.s.log.Info("kafka: malformed request", "remote", c.remote, "err", err)
 		c.s.metrics.badRequests.Inc()
-		return pending{raw: []byte{}}, false
+		return pending{close: true}, false
 	}
 	if !c.sasl.authenticated && c.s.cfg.Users != nil && !a.preAuth {
 		c.s.log.Info("kafka: request before SASL authentication", "remote", c.remote, "api", a.name)
-		return pending{raw: []byte{}}, false
+		return pending{close: true}, false
 	}
 	p = pending{h: h, api: a.name, start: time.Now()}
 	p.respond = a.handle(ctx, c, h, req)
@@ -175,7 +190,7 @@ func (c *conn) unsupported(h header) pending {
 		return pending{h: h, api: "ApiVersions", start: time.Now(), respond: func(context.Context) kmsg.Response { return resp }}
 	}
 	c.s.log.Info("kafka: unsupported API", "remote", c.remote, "key", h.key, "version", h.version)
-	return pending{raw: appendErrorFrame(nil, h, kerr.UnsupportedVersion.Code)}
+	return pending{raw: appendErrorFrame(nil, h, kerr.UnsupportedVersion.Code), close: true}
 }
 
 // write answers queued requests in order until the queue closes.
@@ -186,15 +201,19 @@ func (c *conn) write(ctx context.Context) {
 		if broken {
 			continue
 		}
-		if p.raw != nil {
+		if p.raw != nil || p.close {
 			if len(p.raw) > 0 {
 				c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-				c.nc.Write(p.raw)
+				if _, err := c.nc.Write(p.raw); err != nil {
+					p.close = true
+				}
 			}
-			// The reader stops after queueing a raw answer: close so
-			// the peer sees the end.
-			c.nc.Close()
-			broken = true
+			if p.close {
+				// The reader stops after queueing this: close so the
+				// peer sees the end.
+				c.nc.Close()
+				broken = true
+			}
 			continue
 		}
 		resp := p.respond(ctx)

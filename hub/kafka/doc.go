@@ -32,8 +32,10 @@
 //     first partition with data returns at least one whole batch. Fetch
 //     sessions are not kept: the answer's session ID 0 tells clients to send
 //     full fetches.
-//   - With Config.Users, every request but ApiVersions, SaslHandshake (v1)
-//     and SaslAuthenticate needs SASL/PLAIN or SCRAM-SHA-256 first; PLAIN
-//     is offered only over TLS (or with AllowPlaintextSASL). A failed
-//     authentication is answered and the connection closed.
+//   - With Config.Users, every request but ApiVersions, SaslHandshake and
+//     SaslAuthenticate needs SASL/PLAIN or SCRAM-SHA-256 first; PLAIN is
+//     offered only over TLS (or with AllowPlaintextSASL). After a v1
+//     handshake the tokens travel in SaslAuthenticate; after a v0 one, as
+//     bare length-prefixed tokens (at most 64 KiB). A failed
+//     authentication is answered (v1) and the connection closed.
 package kafka

@@ -115,3 +115,24 @@ func TestKcatReadsMergedAgentRecords(t *testing.T) {
 		t.Fatalf("kcat saw:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestKcatSCRAM: librdkafka authenticates with SCRAM-SHA-256; a wrong
+// password is refused.
+func TestKcatSCRAM(t *testing.T) {
+	needKcat(t)
+	h := startHub(t, "", "", hub.Config{Partitions: 1}, Config{Users: map[string]string{"reader": "s3cret"}})
+	auth := func(pw string) []string {
+		return []string{"-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=SCRAM-SHA-256", "-X", "sasl.username=reader", "-X", "sasl.password=" + pw}
+	}
+	kcat(t, h.addr, "one\ntwo\n", append(auth("s3cret"), "-P", "-t", "sec")...)
+	got := kcat(t, h.addr, "", append(auth("s3cret"), "-C", "-t", "sec", "-e", "-f", "%s\n")...)
+	if fmt.Sprint(sortedLines(got)) != "[one two]" {
+		t.Fatalf("kcat with SCRAM read:\n%s", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "kcat", append([]string{"-b", h.addr, "-X", "broker.address.family=v4", "-m", "5"}, append(auth("wrong"), "-L")...)...)
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("kcat with a wrong password listed metadata:\n%s", out)
+	}
+}

@@ -185,3 +185,43 @@ func TestBadRequestsCloseOnlyTheirConnection(t *testing.T) {
 		t.Fatal("the bystander connection was disturbed")
 	}
 }
+
+// TestSaslHandshakeV0: after a v0 handshake the exchange continues in bare
+// length-prefixed tokens; then Kafka requests work. A bad password closes
+// the connection.
+func TestSaslHandshakeV0(t *testing.T) {
+	h := startHub(t, "", "", hub.Config{}, Config{Users: map[string]string{"u": "pw"}, AllowPlaintextSASL: true})
+	handshake := func(r *rawConn) {
+		req := kmsg.NewPtrSASLHandshakeRequest()
+		req.Mechanism = "PLAIN"
+		r.send(saslHandshakeKey, 0, 1, false, req.AppendTo(nil))
+		_, body, err := r.recv()
+		resp := kmsg.NewPtrSASLHandshakeResponse()
+		if err != nil || resp.ReadFrom(body) != nil || resp.ErrorCode != 0 {
+			t.Fatalf("handshake: %v %+v", err, resp)
+		}
+	}
+	token := func(s string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(s))), s...) }
+
+	r := dialRaw(t, h.addr)
+	handshake(r)
+	r.write(token("\x00u\x00pw"))
+	var sz [4]byte
+	if _, err := io.ReadFull(r.nc, sz[:]); err != nil || binary.BigEndian.Uint32(sz[:]) != 0 {
+		t.Fatalf("bare PLAIN answer: %v %x", err, sz)
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	r.send(metadataKey, 1, 2, false, md.AppendTo(nil))
+	if corr, _, err := r.recv(); err != nil || corr != 2 {
+		t.Fatalf("metadata after v0 authentication: %d %v", corr, err)
+	}
+
+	bad := dialRaw(t, h.addr)
+	handshake(bad)
+	bad.write(token("\x00u\x00wrong"))
+	bad.expectClosed()
+
+	unauth := dialRaw(t, h.addr)
+	unauth.send(metadataKey, 1, 3, false, md.AppendTo(nil))
+	unauth.expectClosed()
+}

@@ -9,8 +9,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -33,6 +35,7 @@ type saslState struct {
 	mechanism     string
 	authenticated bool
 	failed        bool // close the connection after the current answer
+	raw           bool // after a v0 handshake: bare tokens until authenticated
 	scram         *scramExchange
 	user          string
 }
@@ -85,7 +88,39 @@ func handleSaslHandshake(_ context.Context, c *conn, _ header, r kmsg.Request) r
 		return now(resp)
 	}
 	c.sasl.mechanism = req.Mechanism
+	c.sasl.raw = req.Version == 0
 	return now(resp)
+}
+
+// maxRawToken bounds a bare SASL token (SaslHandshake v0).
+const maxRawToken = 64 << 10
+
+// rawSASLStep reads one bare token (a 4-byte length and the bytes), runs
+// the mechanism, and returns the bare answer; failure closes the connection.
+func (c *conn) rawSASLStep(r io.Reader) pending {
+	var sz [4]byte
+	if _, err := io.ReadFull(r, sz[:]); err != nil {
+		return pending{close: true}
+	}
+	n := binary.BigEndian.Uint32(sz[:])
+	if n > maxRawToken {
+		c.s.log.Info("kafka: SASL token over the limit", "remote", c.remote, "bytes", n)
+		return pending{close: true}
+	}
+	token := make([]byte, n)
+	if _, err := io.ReadFull(r, token); err != nil {
+		return pending{close: true}
+	}
+	out, err := c.saslStep(token)
+	if err != nil {
+		c.s.log.Info("kafka: SASL authentication failed", "remote", c.remote, "mechanism", c.sasl.mechanism, "err", err)
+		c.s.metrics.authFailures.Inc()
+		return pending{close: true}
+	}
+	if c.sasl.authenticated {
+		c.sasl.raw = false
+	}
+	return pending{raw: append(binary.BigEndian.AppendUint32(nil, uint32(len(out))), out...)}
 }
 
 func handleSaslAuthenticate(_ context.Context, c *conn, _ header, r kmsg.Request) respondFunc {
@@ -200,7 +235,9 @@ func (ex *scramExchange) final(in []byte) ([]byte, error) {
 	}
 	withoutProof := msg[:i]
 	attrs := scramAttrs(msg)
-	if attrs["r"] != ex.nonce {
+	// The nonce must end with the one the server sent (Kafka's rule:
+	// librdkafka sends its client nonce in front of the whole nonce).
+	if !strings.HasSuffix(attrs["r"], ex.nonce) {
 		return nil, fmt.Errorf("%w: nonce mismatch", errSASL)
 	}
 	if cb, err := base64.StdEncoding.DecodeString(attrs["c"]); err != nil || string(cb) != ex.gs2 {
