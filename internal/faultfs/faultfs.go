@@ -6,7 +6,9 @@
 //   - delay or fail fsyncs (a slow or dying disk);
 //   - simulate a power cut: Crash rewinds every file it has seen to the
 //     length last made durable by fsync, then optionally appends a torn part
-//     of the lost bytes or zeros (ext4 after power loss).
+//     of the lost bytes or zeros (ext4 after power loss);
+//   - stop the disk under a running writer (Halt), so that a power cut can
+//     be simulated inside a live process: Halt, then Crash, then exit.
 //
 // All methods are safe for concurrent use.
 package faultfs
@@ -27,6 +29,11 @@ var ErrInjected = errors.New("faultfs: injected I/O error")
 
 // FS wraps vfs.OS with fault injection.
 type FS struct {
+	// gate is held shared by every operation that changes files or
+	// directories for its whole duration; Halt takes it exclusively and
+	// never gives it back.
+	gate sync.RWMutex
+
 	mu sync.Mutex // protects everything below
 	// writeBudget is how many more bytes writes may store before ENOSPC;
 	// negative means unlimited.
@@ -79,6 +86,19 @@ const (
 	ZeroUnsynced                  // unsynced bytes become zeros (length kept)
 )
 
+// Halt stops the disk: it waits for the writes, truncations, fsyncs,
+// creations, removals and renames in progress, and every later one blocks
+// forever. Reads keep working. Halt then Crash is a power cut in a running
+// process: nothing more reaches the disk, and Crash sees a quiet one.
+func (f *FS) Halt() { f.gate.Lock() }
+
+// mutating holds the gate for one changing operation; call the result to
+// release it.
+func (f *FS) mutating() func() {
+	f.gate.RLock()
+	return f.gate.RUnlock
+}
+
 // Crash simulates a power cut on every file written through f. The caller
 // must have closed (or abandoned) whatever used f; files are rewritten with
 // the real filesystem.
@@ -121,6 +141,9 @@ func zeroFill(name string, from, to int64) error {
 
 // OpenFile opens name on the real filesystem and tracks its durability.
 func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error) {
+	if flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC) != 0 {
+		defer f.mutating()()
+	}
 	h, err := os.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
@@ -142,6 +165,7 @@ func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error)
 
 // Remove removes name and forgets it.
 func (f *FS) Remove(name string) error {
+	defer f.mutating()()
 	f.mu.Lock()
 	delete(f.files, name)
 	f.mu.Unlock()
@@ -150,6 +174,7 @@ func (f *FS) Remove(name string) error {
 
 // Rename renames, carrying the durability state along.
 func (f *FS) Rename(oldpath, newpath string) error {
+	defer f.mutating()()
 	if err := os.Rename(oldpath, newpath); err != nil {
 		return err
 	}
@@ -166,10 +191,16 @@ func (f *FS) Rename(oldpath, newpath string) error {
 func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(name) }
 
 // MkdirAll is os.MkdirAll.
-func (f *FS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
+func (f *FS) MkdirAll(path string, perm fs.FileMode) error {
+	defer f.mutating()()
+	return os.MkdirAll(path, perm)
+}
 
 // SyncDir fsyncs a directory (directory syncs are not faulted).
-func (f *FS) SyncDir(path string) error { return vfs.OS{}.SyncDir(path) }
+func (f *FS) SyncDir(path string) error {
+	defer f.mutating()()
+	return vfs.OS{}.SyncDir(path)
+}
 
 type file struct {
 	*os.File
@@ -179,6 +210,7 @@ type file struct {
 
 // Write writes what the budget allows, then fails with ENOSPC.
 func (h *file) Write(p []byte) (int, error) {
+	defer h.fs.mutating()()
 	h.fs.mu.Lock()
 	allowed := int64(len(p))
 	if h.fs.writeBudget >= 0 && allowed > h.fs.writeBudget {
@@ -200,6 +232,7 @@ func (h *file) Write(p []byte) (int, error) {
 
 // Truncate truncates and records the new length as written.
 func (h *file) Truncate(size int64) error {
+	defer h.fs.mutating()()
 	if err := h.File.Truncate(size); err != nil {
 		return err
 	}
@@ -215,6 +248,7 @@ func (h *file) Truncate(size int64) error {
 // Sync applies the injected delay or failure, else fsyncs for real and marks
 // the current length durable.
 func (h *file) Sync() error {
+	defer h.fs.mutating()()
 	h.fs.mu.Lock()
 	delay, serr, hook := h.fs.syncDelay, h.fs.syncErr, h.fs.syncHook
 	h.fs.mu.Unlock()

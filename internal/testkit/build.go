@@ -16,8 +16,13 @@ var build struct {
 	out  []byte
 }
 
+// BuildTags are the tags the test binary is built with: edgelog_faults
+// adds the fault-injection hooks the power-cut scenarios use (inert unless
+// their environment variable is set).
+const BuildTags = "edgelog_faults"
+
 // Binary builds ./cmd/edgelog once per test process (with -race when the
-// tests run with it) and returns the binary's path.
+// tests run with it, and BuildTags) and returns the binary's path.
 func Binary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
@@ -32,7 +37,7 @@ func Binary(t testing.TB) string {
 			return
 		}
 		build.path = filepath.Join(dir, "edgelog")
-		args := []string{"build", "-o", build.path}
+		args := []string{"build", "-tags", BuildTags, "-o", build.path}
 		if raceEnabled {
 			args = append(args, "-race")
 		}

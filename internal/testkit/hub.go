@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -140,4 +142,86 @@ func AllAckedPresent(acked map[string][]int) func([]HubRecord) bool {
 	return func(got []HubRecord) bool {
 		return len(CheckDelivery(acked, got).Missing) == 0
 	}
+}
+
+// CheckAgentSeqs checks what sync promises on the hub side, whatever the
+// payloads: every (agent.id, agent.epoch, agent.seq) is stored at most
+// once, and the records of one device (key) keep their agent's sequence
+// order within one partition. It returns one line per violation.
+func CheckAgentSeqs(got []HubRecord) []string {
+	var bad []string
+	type ident struct {
+		agent, epoch string
+		seq          uint64
+	}
+	seen := map[ident]bool{}
+	type last struct {
+		part int32
+		off  int64
+		seq  uint64
+	}
+	byKey := map[string]last{}
+	sorted := append([]HubRecord(nil), got...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		return sorted[i].Partition < sorted[j].Partition || sorted[i].Partition == sorted[j].Partition && sorted[i].Offset < sorted[j].Offset
+	})
+	for _, r := range sorted {
+		seq, err := strconv.ParseUint(r.Headers["agent.seq"], 10, 64)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%d/%d: agent.seq %q", r.Partition, r.Offset, r.Headers["agent.seq"]))
+			continue
+		}
+		id := ident{r.Headers["agent.id"], r.Headers["agent.epoch"], seq}
+		if seen[id] {
+			bad = append(bad, fmt.Sprintf("agent %s seq %d stored twice (again at %d/%d)", id.agent, seq, r.Partition, r.Offset))
+		}
+		seen[id] = true
+		k := id.agent + "/" + id.epoch + "/" + r.Key
+		if l, ok := byKey[k]; ok {
+			if l.part != r.Partition {
+				bad = append(bad, fmt.Sprintf("device %s of agent %s in partitions %d and %d", r.Key, id.agent, l.part, r.Partition))
+			} else if seq < l.seq {
+				bad = append(bad, fmt.Sprintf("device %s: agent seq %d at offset %d after seq %d", r.Key, seq, r.Offset, l.seq))
+			}
+		}
+		byKey[k] = last{r.Partition, r.Offset, seq}
+	}
+	return bad
+}
+
+// ReadAll consumes every record of topic up to the partitions' end offsets
+// as listed when it starts (an unknown topic reads as empty).
+func ReadAll(ctx context.Context, kafkaAddr, topic string, timeout time.Duration) ([]HubRecord, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	admin, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr))
+	if err != nil {
+		return nil, err
+	}
+	ends, err := kadm.NewClient(admin).ListEndOffsets(ctx, topic)
+	admin.Close()
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	if len(want) == 0 {
+		return nil, nil
+	}
+	return ReadTopic(ctx, kafkaAddr, topic, timeout, func(got []HubRecord) bool {
+		next := map[int32]int64{}
+		for _, r := range got {
+			next[r.Partition] = max(next[r.Partition], r.Offset+1)
+		}
+		for p, end := range want {
+			if next[p] < end {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -41,3 +41,23 @@ func TestPayloadRoundTrip(t *testing.T) {
 		t.Fatalf("ParsePayload = %q %d %v", id, c, ok)
 	}
 }
+
+func TestCheckAgentSeqs(t *testing.T) {
+	r := func(key string, seq string, part int32, off int64) HubRecord {
+		return HubRecord{Key: key, Partition: part, Offset: off, Headers: map[string]string{"agent.id": "gw", "agent.epoch": "e1", "agent.seq": seq}}
+	}
+	if bad := CheckAgentSeqs([]HubRecord{r("a", "1", 0, 0), r("b", "2", 1, 0), r("a", "3", 0, 1)}); len(bad) != 0 {
+		t.Fatalf("clean records reported: %v", bad)
+	}
+	cases := map[string][]HubRecord{
+		"stored twice":  {r("a", "1", 0, 0), r("a", "1", 0, 1)},
+		"partitions":    {r("a", "1", 0, 0), r("a", "2", 1, 0)},
+		"after seq":     {r("a", "2", 0, 0), r("a", "1", 0, 1)},
+		"agent.seq \"x": {r("a", "x", 0, 0)},
+	}
+	for want, recs := range cases {
+		if bad := CheckAgentSeqs(recs); len(bad) != 1 || !strings.Contains(bad[0], want) {
+			t.Errorf("want one report with %q, got %v", want, bad)
+		}
+	}
+}

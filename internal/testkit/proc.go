@@ -21,6 +21,7 @@ type Process struct {
 	t       testing.TB
 	name    string
 	args    []string
+	env     []string // added to the test's environment
 	logPath string
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -30,7 +31,14 @@ type Process struct {
 // Start runs `edgelog args...` and registers cleanup that kills it.
 func Start(t testing.TB, name string, args ...string) *Process {
 	t.Helper()
-	p := &Process{t: t, name: name, args: args, logPath: filepath.Join(t.TempDir(), name+".log")}
+	return StartEnv(t, name, nil, args...)
+}
+
+// StartEnv is Start with env ("KEY=value") added to the process's
+// environment, on every restart too.
+func StartEnv(t testing.TB, name string, env []string, args ...string) *Process {
+	t.Helper()
+	p := &Process{t: t, name: name, args: args, env: env, logPath: filepath.Join(t.TempDir(), name+".log")}
 	p.start()
 	t.Cleanup(func() {
 		p.Kill()
@@ -51,6 +59,9 @@ func (p *Process) start() {
 	fmt.Fprintf(f, "=== start %s %s\n", p.name, strings.Join(p.args, " "))
 	cmd := exec.Command(Binary(p.t), p.args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("start %s: %v", p.name, err)
@@ -80,6 +91,28 @@ func (p *Process) Kill() {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.exited
 }
+
+// Signal sends sig to the process (not its group).
+func (p *Process) Signal(sig syscall.Signal) error {
+	if p.cmd == nil || !p.Running() {
+		return errors.New("testkit: " + p.name + " is not running")
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// Wait waits up to timeout for the process to exit and reports whether it
+// did.
+func (p *Process) Wait(timeout time.Duration) bool {
+	select {
+	case <-p.exited:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// Pid is the process ID of the current run.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Stop sends SIGTERM and waits up to timeout for a clean exit, killing the
 // process after that. It returns the exit error (nil: exit code 0).

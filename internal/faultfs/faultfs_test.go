@@ -1,0 +1,49 @@
+package faultfs
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestHaltThenCrash is a power cut under a live writer: after Halt no write
+// reaches the file, and Crash leaves exactly the fsynced prefix.
+func TestHaltThenCrash(t *testing.T) {
+	f := New()
+	name := filepath.Join(t.TempDir(), "seg")
+	h, err := f.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write([]byte("durable.")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write([]byte("lost")); err != nil {
+		t.Fatal(err)
+	}
+	f.Halt()
+	wrote := make(chan struct{})
+	go func() {
+		_, _ = h.Write([]byte("after the cut"))
+		close(wrote)
+	}()
+	if err := f.Crash(DropUnsynced); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wrote:
+		t.Fatal("a write went through after Halt")
+	case <-time.After(50 * time.Millisecond):
+	}
+	got, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "durable." {
+		t.Fatalf("after the cut the file holds %q, want the fsynced %q", got, "durable.")
+	}
+}
