@@ -23,6 +23,11 @@ func (c *conn) answer(e *entry, out *ackBuf) {
 		if e.qos == 2 {
 			a.q2.end(c.cl.ID, e.pid)
 		}
+		if e.gen != 0 && !e.dup {
+			for _, w := range c.cs.failed(e.pid, e.gen) {
+				w.c.resolve(w.id, e.err)
+			}
+		}
 		c.flush(out)
 		c.refused(e)
 		return
@@ -33,23 +38,36 @@ func (c *conn) answer(e *entry, out *ackBuf) {
 		c.deliver(e.pk)
 	}
 	// Count before acknowledging: a client that saw its ack sees the count.
-	a.met.publishes[e.qos].Inc()
-	a.met.bytes.Add(float64(e.size))
+	if e.dup {
+		a.met.duplicates.Inc()
+	} else {
+		a.met.publishes[e.qos].Inc()
+		a.met.bytes.Add(float64(e.size))
+	}
 	if e.qos > 0 {
 		a.met.ackLatency.Observe(time.Duration(time.Now().UnixNano() - e.recv).Seconds())
 	}
 	switch e.qos {
 	case 1:
 		out.add(packets.Puback, e.pid)
+		out.track(e)
 	case 2:
-		c.pubrec(e.pid, out)
+		c.pubrec(e, out)
 	}
 }
 
-// ackBuf holds encoded success PUBACKs/PUBRECs awaiting one write.
+// ackBuf holds encoded success PUBACKs/PUBRECs awaiting one write, and the
+// records they acknowledge.
 type ackBuf struct {
-	b []byte
-	n int // packets in b
+	b    []byte
+	n    int      // packets in b
+	recs []ackRef // records settled once b is written (or not)
+}
+
+// ackRef is a record an ack in an ackBuf acknowledges.
+type ackRef struct {
+	gen uint64
+	pid uint16
 }
 
 // add appends a success PUBACK or PUBREC: the same four bytes in MQTT
@@ -60,6 +78,13 @@ func (o *ackBuf) add(kind byte, pid uint16) {
 	o.n++
 }
 
+// track notes that the ack just added acknowledges e's record.
+func (o *ackBuf) track(e *entry) {
+	if e.gen != 0 {
+		o.recs = append(o.recs, ackRef{gen: e.gen, pid: e.pid})
+	}
+}
+
 // flush writes the gathered acks with one write under the client's write
 // lock (the lock mochi's WritePacket holds), instead of one WritePacket and
 // one syscall per ack.
@@ -67,16 +92,45 @@ func (c *conn) flush(out *ackBuf) {
 	if out.n == 0 {
 		return
 	}
-	cl := c.cl
-	cl.Lock()
-	if !cl.Closed() && cl.Net.Conn != nil {
-		if n, err := cl.Net.Conn.Write(out.b); err == nil {
-			atomic.AddInt64(&c.a.server.Info.BytesSent, int64(n))
-			atomic.AddInt64(&c.a.server.Info.PacketsSent, int64(out.n))
+	c.acknowledge(out.recs, func() bool {
+		cl := c.cl
+		cl.Lock()
+		defer cl.Unlock()
+		if cl.Closed() || cl.Net.Conn == nil {
+			return false
+		}
+		n, err := cl.Net.Conn.Write(out.b)
+		if err != nil {
+			return false
+		}
+		atomic.AddInt64(&c.a.server.Info.BytesSent, int64(n))
+		atomic.AddInt64(&c.a.server.Info.PacketsSent, int64(out.n))
+		return true
+	})
+	out.b, out.n, out.recs = out.b[:0], 0, out.recs[:0]
+}
+
+// acknowledge runs write, which writes the acks of the committed records
+// recs, and settles the records around it: they stop counting as
+// unacknowledged before an ack can reach the client (a DUP it sends after
+// the ack is a new publication, MQTT §4.3.2), and stay known as durable and
+// unacknowledged if write did not happen (the connection is gone), for
+// their retransmission. Retransmissions that waited for the records'
+// commit are answered.
+func (c *conn) acknowledge(recs []ackRef, write func() bool) {
+	var waiters []dupWaiter
+	for _, r := range recs {
+		waiters = c.cs.acking(r.pid, r.gen, waiters)
+	}
+	written := write()
+	for _, r := range recs {
+		if c.cs.acked(r.pid, r.gen, written) {
+			c.a.rt.remember(c.cs, r.pid, r.gen)
 		}
 	}
-	cl.Unlock()
-	out.b, out.n = out.b[:0], 0
+	for _, w := range waiters {
+		w.c.resolve(w.id, nil)
+	}
 }
 
 // pubrec acknowledges a stored QoS 2 publish. The PUBREC goes into mochi's
@@ -85,7 +139,8 @@ func (c *conn) flush(out *ackBuf) {
 // treats a later retransmitted PUBLISH as a duplicate; copies that arrived
 // while the first was being committed get a PUBREC each. If the session was
 // taken over by a new connection meanwhile, the new one gets the state.
-func (c *conn) pubrec(pid uint16, out *ackBuf) {
+func (c *conn) pubrec(e *entry, out *ackBuf) {
+	pid := e.pid
 	ack := ackPacket(packets.Pubrec, pid, packets.CodeSuccess)
 	now := time.Now().Unix()
 	ack.Created, ack.Expiry = now, now+c.a.server.Options.Capabilities.MaximumMessageExpiryInterval
@@ -100,13 +155,24 @@ func (c *conn) pubrec(pid uint16, out *ackBuf) {
 		target.State.Inflight.DecreaseReceiveQuota()
 	}
 	copies := 1 + c.a.q2.end(c.cl.ID, pid)
-	for range copies {
-		if target == c.cl {
+	if target == c.cl {
+		for range copies {
 			out.add(packets.Pubrec, pid)
-		} else {
-			_ = target.WritePacket(ack)
 		}
+		out.track(e)
+		return
 	}
+	var recs []ackRef
+	if e.gen != 0 {
+		recs = []ackRef{{gen: e.gen, pid: pid}}
+	}
+	c.acknowledge(recs, func() bool {
+		written := false
+		for range copies {
+			written = target.WritePacket(ack) == nil || written
+		}
+		return written
+	})
 }
 
 // refused answers a publish that was not stored: MQTT 5 clients get a

@@ -41,6 +41,7 @@ type Agent struct {
 	acks  sync.WaitGroup // ack goroutines
 	bg    sync.WaitGroup // registry watch
 	q2    qos2Set
+	rt    *retransmits
 	auth  auth
 
 	rejects rejectLog
@@ -62,7 +63,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, start: time.Now()}
+	a := &Agent{cfg: cfg, log: cfg.Logger, start: time.Now(), rt: newRetransmits()}
 	a.life, a.endLife = context.WithCancel(context.Background())
 	l, err := wal.Open(filepath.Join(cfg.DataDir, "wal"), wal.Options{
 		Fsync:         cfg.Fsync,
@@ -79,6 +80,11 @@ func New(cfg Config) (*Agent, error) {
 		a.log.Warn("agent: repaired the WAL after an unclean stop", "recovery", fmt.Sprintf("%+v", rec))
 	}
 	a.quota = newQuota(l, cfg.MaxDisk, cfg.WhenFull, a.log)
+	if n, err := a.scanUnacked(); err != nil {
+		a.log.Warn("agent: could not read the WAL's tail for unacknowledged records; their retransmissions will be stored again", "found", n, "err", err)
+	} else if n > 0 {
+		a.log.Info("agent: remembered the records at the WAL's tail whose clients may retransmit them", "records", n)
+	}
 	if cfg.Devices != nil {
 		a.auth.reg.Store(cfg.Devices)
 		a.auth.limiter = devices.NewLoginLimiter(devices.LimiterConfig{})

@@ -35,10 +35,15 @@ type conn struct {
 	// committed is the WAL callback, built once per connection.
 	committed func(seq uint64, err error)
 
+	// cs is the client's retransmission state (records stored but not
+	// acknowledged, by packet ID), shared with its other connections.
+	cs *clientState
+
 	mu     sync.Mutex
 	q      []entry // mu: publishes not yet answered, in receive order
 	nDone  int     // mu: q[:nDone] are done
 	nQoS   int     // mu: entries in q with QoS > 0
+	nextID uint64  // mu: id of the last entry pushed
 	closed bool    // mu: the connection is gone; exit once q is empty
 
 	wake  chan struct{} // capacity 1: done entries or closure for loop
@@ -49,16 +54,22 @@ type conn struct {
 	injector *mqtt.Client // loop: inline client re-injecting committed publishes
 }
 
-// entry is one publish awaiting its answer.
+// entry is one publish awaiting its answer. An entry is either appended
+// (done by its commit callback, in queue order) or refused (done when
+// pushed) or, with dup set, a retransmission of a record already stored
+// (done when that record is durable: resolve).
 type entry struct {
-	recv int64 // receive time, Unix nanoseconds
-	cost int64 // quota bytes to release at commit (0 if not admitted)
-	err  error // done: nil when committed
+	recv int64  // receive time, Unix nanoseconds
+	cost int64  // quota bytes to release at commit (0 if not admitted)
+	id   uint64 // per connection, in push order
+	gen  uint64 // the record's gen in conn.cs (0: none, QoS 0 or refused)
+	err  error  // done: nil when committed
 	pk   *packets.Packet
 	size int // payload bytes
 	pid  uint16
 	qos  byte
 	done bool
+	dup  bool
 }
 
 // connFor returns cl's conn, creating it (and its ack goroutine) once.
@@ -71,7 +82,9 @@ func (a *Agent) connFor(cl *mqtt.Client) *conn {
 		wake: make(chan struct{}, 1), space: make(chan struct{}, 1),
 	}
 	c.committed = c.onCommit
+	c.cs = a.rt.attach(cl.ID)
 	if v, loaded := a.conns.LoadOrStore(cl, c); loaded {
+		a.rt.detach(c.cs)
 		return v.(*conn)
 	}
 	a.acks.Add(1)
@@ -80,9 +93,9 @@ func (a *Agent) connFor(cl *mqtt.Client) *conn {
 }
 
 // publish handles one client publish on the connection's read goroutine.
-// It reports whether the publish was queued (appended, or refused to be
-// answered in order); for QoS 2 the caller has marked it in a.q2, and an
-// answered entry releases that mark.
+// It reports whether the publish was queued (appended, refused to be
+// answered in order, or recognised as a retransmission); for QoS 2 the
+// caller has marked it in a.q2, and an answered entry releases that mark.
 func (c *conn) publish(pk packets.Packet) bool {
 	a := c.a
 	if c.doomed {
@@ -96,6 +109,13 @@ func (c *conn) publish(pk packets.Packet) bool {
 	if !a.canPublish(c.cl, pk.TopicName) {
 		c.refuse(e, fmt.Errorf("%w: topic %q is not in the device's publish ACL", ErrNotAuthorized, pk.TopicName))
 		return true
+	}
+	var sum uint64
+	if e.qos > 0 {
+		sum = a.rt.contentSum(pk.TopicName, e.qos, pk.FixedHeader.Retain, pk.Payload)
+		if pk.FixedHeader.Dup && !a.closing.Load() && c.retransmission(e, sum) {
+			return true
+		}
 	}
 	data, err := record.Encode(&record.Record{
 		TimeMs: now.UnixMilli(), ClientID: c.cl.ID, Topic: pk.TopicName, QoS: e.qos,
@@ -113,6 +133,9 @@ func (c *conn) publish(pk packets.Packet) bool {
 	}
 	if pk.FixedHeader.Retain || atomic.LoadInt64(&a.server.Info.Subscriptions) > 0 {
 		e.pk = deliverable(pk)
+	}
+	if e.qos > 0 {
+		e.gen = c.cs.stored(e.pid, sum)
 	}
 	c.push(e)
 	if _, err := a.wal.AppendAsync(a.lifetime(), data, c.committed); err != nil {
@@ -196,12 +219,19 @@ func (c *conn) refuse(e entry, err error) {
 
 func (c *conn) push(e entry) {
 	c.mu.Lock()
+	c.pushLocked(e)
+	c.mu.Unlock()
+}
+
+// pushLocked queues e; mu held.
+func (c *conn) pushLocked(e entry) {
+	c.nextID++
+	e.id = c.nextID
 	c.q = append(c.q, e)
 	if e.qos > 0 {
 		c.nQoS++
 	}
 	c.advance()
-	c.mu.Unlock()
 }
 
 // failLast marks the entry just pushed as refused: its append failed, so
@@ -220,12 +250,12 @@ func (c *conn) failLast(err error) {
 }
 
 // onCommit is the WAL commit callback (commit goroutine; must not block):
-// it marks the oldest entry still waiting for its commit.
+// it marks the oldest appended entry still waiting for its commit.
 func (c *conn) onCommit(_ uint64, err error) {
 	var cost int64
 	c.mu.Lock()
 	for i := c.nDone; i < len(c.q); i++ {
-		if e := &c.q[i]; !e.done {
+		if e := &c.q[i]; !e.done && !e.dup {
 			e.done, cost = true, e.cost
 			if err != nil {
 				e.err = walError(err)
@@ -276,6 +306,7 @@ func (c *conn) close() {
 // order and re-injects committed publishes for local subscribers.
 func (c *conn) loop() {
 	defer c.a.acks.Done()
+	defer c.a.rt.detach(c.cs)
 	var batch []entry
 	var out ackBuf
 	for range c.wake {

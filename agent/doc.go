@@ -41,10 +41,48 @@
 //     reason 0x87); the subscribe ACL at SUBSCRIBE and at every delivery. A
 //     registry reload disconnects only removed, disabled or re-keyed
 //     devices. Without a registry only clients on loopback addresses.
-//   - MQTT sessions live in memory. After a crash, a publish that was
-//     stored but not yet acknowledged is stored again if its client
-//     retransmits it (QoS 1 is at least once; records carry the packet ID
-//     so such copies can be recognised).
+//   - Retransmissions are not stored twice. A QoS 1/2 record is
+//     unacknowledged from its append until its PUBACK/PUBREC has been
+//     written to the client's connection; a connection that is gone first
+//     leaves it unacknowledged. Records found at start in the WAL's tail
+//     count as unacknowledged (the previous process's acks are unknown;
+//     it may have been killed between commit and ack). A PUBLISH with DUP=1
+//     and QoS 1 or 2 is answered without being stored iff the most recent
+//     record of its client ID with its packet ID has the same topic, QoS,
+//     retain flag and payload (a keyed 64-bit hash) and is unacknowledged.
+//     The answer (PUBACK; for QoS 2 a PUBREC entered in mochi's inflight
+//     map) goes out once that record is durable, in order with the
+//     connection's other answers; if its commit fails, the retransmission
+//     is refused like it. Counted in edgelog_agent_duplicate_publishes_total.
+//   - Once a record's ack is being written, a PUBLISH with its packet ID is
+//     a new publication (MQTT 3.1.1 and 5, section 4.3.2) and is stored, DUP
+//     or not. So is a DUP whose content differs, and any DUP from a client
+//     that connected with a clean session (clean start): it retransmits
+//     nothing, so its records are forgotten at CONNECT.
+//   - Bounds: records of live connections awaiting their ack (at most
+//     MaxPending each), and up to 65,536 durable unacknowledged ones (from
+//     closed connections and the start-up scan), the oldest forgotten
+//     first. The start-up scan reads the last 65,536 records, from the
+//     start of the second-to-last segment at the earliest (at most
+//     MaxDisk/8 bytes): a record still awaiting its ack at a crash was
+//     committed moments before it, so it is in the last segment, or in the
+//     one before after a rotation. The hub's acknowledged sequence is no
+//     bound: the agent learns it only once the shipper connects, and a
+//     record the hub holds may still be unacknowledged to its device.
+//   - Residual risks. After a restart the previous process's acks are
+//     unknown: a device that received a record's PUBACK, then sent a new
+//     message under the same packet ID with identical topic, QoS, retain
+//     flag and payload, lost that transmission and retransmitted it with
+//     DUP=1 to the restarted agent, gets it taken for the old record
+//     (acknowledged, its content stored once, not twice). A retransmission
+//     of a record forgotten under the bounds is stored again (at least
+//     once, never lost). An ack written to the socket counts as sent even
+//     if the connection then loses it; the retransmission is then a new
+//     publication, as MQTT specifies, and is stored again.
+//   - QoS 2 within one process also relies on mochi: a PUBLISH retransmitted
+//     after its PUBREC is answered from the session's inflight map, which a
+//     resumed session inherits; sessions live in memory, so after a restart
+//     the rule above answers it instead.
 //   - The WAL front is trimmed only below the sequence the hub reported as
 //     stored (SetHubAcked), or by WhenFullDropOldest, which drops whole
 //     oldest segments and counts the records it dropped.
@@ -53,5 +91,8 @@
 //
 // Ownership: mochi's read goroutine of a connection is the only appender
 // for that connection; the WAL's commit goroutine only marks entries done;
-// one ack goroutine per connection writes acks and re-injects messages.
+// one ack goroutine per connection writes acks and re-injects messages, and
+// settles the records it acknowledges in the client's clientState
+// (clientState.mu), resolving retransmissions queued on other connections
+// (conn.mu, never taken while holding clientState.mu).
 package agent

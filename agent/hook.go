@@ -71,8 +71,13 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 
 // OnSessionEstablished starts the connection's ack goroutine; it runs on
 // the connection's read goroutine before any packet after CONNECT is read.
-func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
-	h.a.connFor(cl)
+// A client starting a clean session will retransmit nothing it sent
+// before, so the agent forgets its unacknowledged records.
+func (h *hook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	c := h.a.connFor(cl)
+	if pk.Connect.Clean {
+		c.cs.forget()
+	}
 }
 
 // OnDisconnect lets the connection's ack goroutine finish what is in

@@ -32,6 +32,7 @@ type metrics struct {
 	rejected   *prometheus.CounterVec
 	ackLatency prometheus.Histogram
 	stalls     prometheus.Counter
+	duplicates prometheus.Counter
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -63,7 +64,11 @@ func newMetrics(a *Agent) *metrics {
 		Name: "edgelog_agent_pending_full_total",
 		Help: "Times a connection's reading paused because MaxPending publishes awaited their commit.",
 	})
-	m.reg.MustRegister(pubs, m.bytes, m.rejected, m.ackLatency, m.stalls,
+	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edgelog_agent_duplicate_publishes_total",
+		Help: "QoS 1/2 retransmissions (DUP) of a stored, not yet acknowledged publish, acknowledged without storing them again.",
+	})
+	m.reg.MustRegister(pubs, m.bytes, m.rejected, m.ackLatency, m.stalls, m.duplicates,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "edgelog_agent_clients_connected",
 			Help: "MQTT clients connected.",

@@ -28,6 +28,7 @@ type rawOpts struct {
 	version   byte // 4 (3.1.1, default) or 5
 	password  string
 	clean     bool
+	persist   bool   // MQTT 5: clean start 0 and a session expiry interval
 	willTopic string // with a will of payload willPayload at QoS 1 when set
 	willBody  string
 }
@@ -49,7 +50,10 @@ func dialRaw(t testing.TB, addr, id string, o rawOpts) *rawClient {
 	pk.Connect.ProtocolName = []byte("MQTT")
 	pk.Connect.ClientIdentifier = id
 	pk.Connect.Keepalive = 60
-	pk.Connect.Clean = o.clean || o.version == 5
+	pk.Connect.Clean = o.clean || o.version == 5 && !o.persist
+	if o.version == 5 && o.persist {
+		pk.Properties.SessionExpiryInterval, pk.Properties.SessionExpiryIntervalFlag = 3600, true
+	}
 	if o.willTopic != "" {
 		pk.Connect.WillFlag, pk.Connect.WillTopic, pk.Connect.WillPayload, pk.Connect.WillQos = true, o.willTopic, []byte(o.willBody), 1
 	}
@@ -97,6 +101,20 @@ func (c *rawClient) encodePublish(topic string, payload []byte, qos byte, pid ui
 func (c *rawClient) publish(topic string, payload []byte, qos byte, pid uint16) {
 	c.t.Helper()
 	c.write(c.encodePublish(topic, payload, qos, pid, packets.Properties{}))
+}
+
+// publishDup sends a PUBLISH with the DUP flag: a retransmission.
+func (c *rawClient) publishDup(topic string, payload []byte, qos byte, pid uint16) {
+	c.t.Helper()
+	pk := packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: packets.Publish, Qos: qos, Dup: true},
+		ProtocolVersion: c.version, TopicName: topic, Payload: payload, PacketID: pid,
+	}
+	var buf bytes.Buffer
+	if err := pk.PublishEncode(&buf); err != nil {
+		c.t.Fatal(err)
+	}
+	c.write(buf.Bytes())
 }
 
 // pubrel sends the PUBREL of a QoS 2 flow.
