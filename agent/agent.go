@@ -48,9 +48,10 @@ type Agent struct {
 	life    context.Context // cancelled when the agent has stopped
 	endLife context.CancelFunc
 
-	ready   atomic.Bool
-	closing atomic.Bool
-	failed  atomic.Bool
+	ready     atomic.Bool
+	closing   atomic.Bool
+	failed    atomic.Bool   // the WAL failed and is not reopened yet
+	walBroken chan struct{} // capacity 1: wakes recoverWAL
 
 	syncMu sync.Mutex // protects syncer
 	syncer Syncer
@@ -63,7 +64,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, start: time.Now(), rt: newRetransmits()}
+	a := &Agent{cfg: cfg, log: cfg.Logger, start: time.Now(), rt: newRetransmits(), walBroken: make(chan struct{}, 1)}
 	a.life, a.endLife = context.WithCancel(context.Background())
 	l, err := wal.Open(filepath.Join(cfg.DataDir, "wal"), wal.Options{
 		Fsync:         cfg.Fsync,
@@ -194,10 +195,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { httpErr <- a.http.Serve(a.httpLn) }()
 	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSync()
-	a.bg.Add(1)
+	a.bg.Add(2)
 	go func() {
 		defer a.bg.Done()
 		a.watchDevices(syncCtx)
+	}()
+	go func() {
+		defer a.bg.Done()
+		a.recoverWAL(syncCtx)
 	}()
 	syncDone := make(chan error, 1)
 	if s := a.attachedSyncer(); s != nil {
@@ -237,7 +242,7 @@ func (a *Agent) shutdown(stopSync context.CancelFunc, syncDone <-chan error) {
 		a.log.Error("agent: final WAL sync failed", "err", err)
 	}
 	cancel()
-	// 4. Stop sync (and the registry watch).
+	// 4. Stop sync (and the registry watch and WAL recovery).
 	stopSync()
 	a.bg.Wait()
 	if err := <-syncDone; err != nil && !errors.Is(err, context.Canceled) {
@@ -265,14 +270,6 @@ func (a *Agent) pendingTotal() int {
 	n := 0
 	a.conns.Range(func(_, v any) bool { n += v.(*conn).pending(); return true })
 	return n
-}
-
-// markFailed records a WAL failure: the agent is no longer ready and
-// refuses publishes until restarted.
-func (a *Agent) markFailed(err error) {
-	if a.failed.CompareAndSwap(false, true) {
-		a.log.Error("agent: WAL failed; refusing publishes until restarted (the WAL repairs itself on start)", "err", err)
-	}
 }
 
 // levelFilter drops records below min.

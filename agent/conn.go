@@ -237,21 +237,25 @@ func (c *conn) pushLocked(e entry) {
 // failLast marks the entry just pushed as refused: its append failed, so
 // no commit callback will come for it.
 func (c *conn) failLast(err error) {
+	c.a.noteWALError(err) // first: a client told of the failure finds the agent not ready
 	c.mu.Lock()
 	last := &c.q[len(c.q)-1]
 	last.done, last.err = true, err
+	qos := last.qos
 	c.advance()
 	c.mu.Unlock()
-	if !c.v5 && last.qos > 0 {
+	if !c.v5 && qos > 0 {
 		c.doomed = true
 	}
-	c.a.noteWALError(err)
 	c.signal(c.wake)
 }
 
 // onCommit is the WAL commit callback (commit goroutine; must not block):
 // it marks the oldest appended entry still waiting for its commit.
 func (c *conn) onCommit(_ uint64, err error) {
+	if err != nil {
+		c.a.noteWALError(err) // first: a client told of the failure finds the agent not ready
+	}
 	var cost int64
 	c.mu.Lock()
 	for i := c.nDone; i < len(c.q); i++ {
@@ -266,9 +270,6 @@ func (c *conn) onCommit(_ uint64, err error) {
 	c.advance()
 	c.mu.Unlock()
 	c.a.quota.release(cost)
-	if err != nil {
-		c.a.noteWALError(err)
-	}
 	c.signal(c.wake)
 }
 

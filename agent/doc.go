@@ -32,6 +32,14 @@
 //     shutdown) is never acknowledged: MQTT 5 clients get a PUBACK/PUBREC
 //     with reason 0x97 (quota exceeded) or 0x80 (unspecified error); MQTT
 //     3.1.1 clients get no ack and are disconnected so that they retransmit.
+//   - After a WAL write or fsync failure the agent is not ready (/readyz
+//     503, status "failed") and refuses every publish, before any client is
+//     told of the failure. It reopens the WAL in place (wal.Log.Reopen: the
+//     records whose commit failed, all refused, are cut; the log is
+//     fsynced) at once and then with backoff doubling from 100 ms to 10 s
+//     while the disk still fails; once reopened it is ready again. The
+//     *wal.Log stays the same, so its readers (the shipper's) resume by
+//     themselves; edgelog_agent_wal_reopens_total counts the reopens.
 //   - Per connection at most Config.MaxPending publishes wait for their
 //     commit. MQTT 5 clients are told this as Receive Maximum and are
 //     disconnected (0x93) when they exceed it; MQTT 3.1.1 clients are
@@ -87,7 +95,7 @@
 //     stored (SetHubAcked), or by WhenFullDropOldest, which drops whole
 //     oldest segments and counts the records it dropped.
 //   - Shutdown: stop intake, answer what is in flight, fsync the WAL, stop
-//     the attached sync, close the WAL.
+//     the attached sync (and WAL recovery), close the WAL.
 //
 // Ownership: mochi's read goroutine of a connection is the only appender
 // for that connection; the WAL's commit goroutine only marks entries done;

@@ -10,8 +10,7 @@ var (
 	// is WhenFullBlock (or nothing more can be dropped).
 	ErrFull = errors.New("agent: WAL at its disk quota")
 	// ErrWALFailed is returned after the WAL failed a write or fsync; the
-	// agent refuses publishes until it is restarted (the WAL repairs its
-	// tail on open).
+	// agent refuses publishes until it has reopened the WAL.
 	ErrWALFailed = errors.New("agent: WAL failed")
 	// ErrClosing is returned for publishes that arrive during shutdown.
 	ErrClosing = errors.New("agent: shutting down")

@@ -33,6 +33,7 @@ type metrics struct {
 	ackLatency prometheus.Histogram
 	stalls     prometheus.Counter
 	duplicates prometheus.Counter
+	reopens    prometheus.Counter
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -68,7 +69,11 @@ func newMetrics(a *Agent) *metrics {
 		Name: "edgelog_agent_duplicate_publishes_total",
 		Help: "QoS 1/2 retransmissions (DUP) of a stored, not yet acknowledged publish, acknowledged without storing them again.",
 	})
-	m.reg.MustRegister(pubs, m.bytes, m.rejected, m.ackLatency, m.stalls, m.duplicates,
+	m.reopens = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edgelog_agent_wal_reopens_total",
+		Help: "Times the WAL was reopened in place after a write or fsync failure.",
+	})
+	m.reg.MustRegister(pubs, m.bytes, m.rejected, m.ackLatency, m.stalls, m.duplicates, m.reopens,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "edgelog_agent_clients_connected",
 			Help: "MQTT clients connected.",
