@@ -129,9 +129,9 @@ func Line(f Frame) string {
 func uplink(f Frame) string {
 	switch {
 	case f.UplinkCut && f.CutLeft > 0:
-		return fmt.Sprintf("✖ CUT by the demo · restored in %s · agent keeps acking into its WAL", secs(f.CutLeft))
+		return fmt.Sprintf("✖ CUT · back in %s · the agent keeps acking into its WAL", secs(f.CutLeft))
 	case f.UplinkCut:
-		return "✖ CUT by the demo ([u] restores) · agent keeps acking into its WAL"
+		return "✖ CUT ([u] restores) · the agent keeps acking into its WAL"
 	}
 	s := "● up · connected to the hub (QUIC)"
 	if !f.SyncConnected {
