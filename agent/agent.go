@@ -55,6 +55,8 @@ type Agent struct {
 
 	syncMu sync.Mutex // protects syncer
 	syncer Syncer
+
+	savedHubAcked atomic.Uint64 // last hub acknowledgement written to hubAckedFile
 }
 
 // New opens the WAL (repairing a torn tail), binds the MQTT and HTTP
@@ -81,6 +83,7 @@ func New(cfg Config) (*Agent, error) {
 		a.log.Warn("agent: repaired the WAL after an unclean stop", "recovery", fmt.Sprintf("%+v", rec))
 	}
 	a.quota = newQuota(l, cfg.MaxDisk, cfg.WhenFull, a.log)
+	a.loadHubAcked()
 	if n, err := a.scanUnacked(); err != nil {
 		a.log.Warn("agent: could not read the WAL's tail for unacknowledged records; their retransmissions will be stored again", "found", n, "err", err)
 	} else if n > 0 {
@@ -195,7 +198,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { httpErr <- a.http.Serve(a.httpLn) }()
 	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSync()
-	a.bg.Add(2)
+	a.bg.Add(3)
 	go func() {
 		defer a.bg.Done()
 		a.watchDevices(syncCtx)
@@ -203,6 +206,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer a.bg.Done()
 		a.recoverWAL(syncCtx)
+	}()
+	go func() {
+		defer a.bg.Done()
+		a.saveHubAckedLoop(syncCtx)
 	}()
 	syncDone := make(chan error, 1)
 	if s := a.attachedSyncer(); s != nil {
@@ -248,6 +255,7 @@ func (a *Agent) shutdown(stopSync context.CancelFunc, syncDone <-chan error) {
 	if err := <-syncDone; err != nil && !errors.Is(err, context.Canceled) {
 		a.log.Warn("agent: sync stopped with an error", "err", err)
 	}
+	a.saveHubAcked()
 	// 5. Close the WAL (completes every pending commit callback), then let
 	// the ack goroutines drain.
 	if err := a.wal.Close(); err != nil {

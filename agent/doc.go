@@ -93,7 +93,16 @@
 //     the rule above answers it instead.
 //   - The WAL front is trimmed only below the sequence the hub reported as
 //     stored (SetHubAcked), or by WhenFullDropOldest, which drops whole
-//     oldest segments and counts the records it dropped.
+//     oldest segments and counts the records it dropped that the hub did
+//     not hold. Dropped segment files are deleted, so dropped records stay
+//     gone after a restart.
+//   - The hub's acknowledged sequence survives restarts: it is saved with
+//     the WAL's epoch in DataDir/hub-acked.json (at most once a second, by
+//     rename, without fsync) and restored at start, before the shipper's
+//     first contact, so the WAL is trimmed below it again (a trim inside a
+//     segment leaves the records on disk) and lag and drops are counted
+//     from it. A stale or lost file only means less trimming until the hub
+//     is reached; a file saved for another epoch (a new WAL) is ignored.
 //   - Shutdown: stop intake, answer what is in flight, fsync the WAL, stop
 //     the attached sync (and WAL recovery), close the WAL.
 //

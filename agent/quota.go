@@ -70,17 +70,24 @@ func (q *quota) dropOldest(n int64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var dropped int64
+	var err error
+	// The loop alone decides: the space in use moves under concurrent
+	// admissions and commits (a committed record counts in Size before
+	// its reservation is released), so checking it again after the loop
+	// could refuse a publish that dropping one more segment would fit.
 	for q.log.Size()+q.pending.Load()+n > q.max {
 		starts := q.log.SegmentStarts()
 		if len(starts) < 2 {
+			err = ErrFull
 			break
 		}
-		first := q.log.First()
+		// Records the hub holds are not counted: they are not lost.
+		from := max(q.log.First(), q.hubAcked.Load()+1)
 		if err := q.log.TruncateFront(starts[1]); err != nil {
 			return fmt.Errorf("%w: %v", ErrWALFailed, err)
 		}
-		if starts[1] > first {
-			dropped += int64(starts[1] - first)
+		if starts[1] > from {
+			dropped += int64(starts[1] - from)
 		}
 	}
 	if dropped > 0 {
@@ -92,10 +99,7 @@ func (q *quota) dropOldest(n int64) error {
 			q.lastDropLog, q.droppedLog = now, 0
 		}
 	}
-	if q.log.Size()+q.pending.Load()+n > q.max {
-		return ErrFull
-	}
-	return nil
+	return err
 }
 
 // setHubAcked records that the hub holds every record up to seq and trims
