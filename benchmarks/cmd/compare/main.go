@@ -155,12 +155,13 @@ func runAll(ctx context.Context, e *env, names []string, outDir string) error {
 		return err
 	}
 	defer os.RemoveAll(e.tmp)
+	vers := versions(e.edgelog)
 	for _, sc := range scenarios() {
 		if !slices.Contains(names, sc.name) {
 			continue
 		}
 		m := meta{Scenario: sc.name, Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: stats.Machine(),
-			Versions: versions(e.edgelog), Command: e.command, Rounds: e.rounds, Load1: stats.LoadAvg(), Quick: e.quick}
+			Versions: vers, Command: e.command, Rounds: e.rounds, Load1: stats.LoadAvg(), Quick: e.quick}
 		e.logf("scenario %s: start", sc.name)
 		start := time.Now()
 		res, err := sc.run(ctx, e)

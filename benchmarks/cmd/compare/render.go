@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -170,7 +171,7 @@ func (r *renderer) ingest(v *ingestResult) error {
 		series = append(series, s)
 	}
 	err := r.plot("ingest-throughput.png", "ingest throughput", func(p string) error {
-		return plotting.Bars(p, plotting.Figure{Title: "QoS 1 ingest, acknowledged msg/s (higher is better)", Subtitle: r.subtitle(), YLabel: "msg/s"}, loads, series)
+		return plotting.Bars(p, plotting.Figure{Title: "QoS 1 ingest, acknowledged msg/s (higher is better)", Subtitle: r.subtitle(), YLabel: "msg/s", BarLabel: thousands}, loads, series)
 	})
 	if err != nil {
 		return err
@@ -205,7 +206,7 @@ func (r *renderer) loss(v *lossResult) error {
 		lost[c.Mode+"/"+c.Kind] = m.LostPct()
 		var each []string
 		for _, run := range c.Rounds {
-			each = append(each, fmt.Sprintf("%.1f%%", run.LostPct()))
+			each = append(each, fmt.Sprintf("%.2f%%", run.LostPct()))
 		}
 		r.printf("| %s | %s | %s | **%s (%.2f%%)** | %s | %s | %s | %s | %.0f ms |\n", displayName[c.Kind], modeText(c.Kind, c.Mode),
 			stats.Thousands(int64(m.Acked)), stats.Thousands(int64(m.Missing)), m.LostPct(), strings.Join(each, ", "),
@@ -225,7 +226,8 @@ func (r *renderer) loss(v *lossResult) error {
 		groups[i] = map[string]string{modeOffline: "subscriber away (backlog)", modeOnline: "subscriber consuming live"}[md]
 	}
 	return r.plot("loss.png", "acknowledged messages lost to kill -9", func(p string) error {
-		return plotting.Bars(p, plotting.Figure{Title: "acknowledged QoS 1 messages lost to kill -9, % (lower is better)", Subtitle: r.subtitle(), YLabel: "% of acked lost"}, groups, series)
+		return plotting.Bars(p, plotting.Figure{Title: "acknowledged QoS 1 messages lost to kill -9, % (lower is better)", Subtitle: r.subtitle(), YLabel: "% of acked lost",
+			BarLabel: func(v float64) string { return fmt.Sprintf("%.2f%%", v) }}, groups, series)
 	})
 }
 
@@ -261,7 +263,7 @@ func (r *renderer) recovery(v *recoveryResult) error {
 	series = append(series, listen, ack)
 	return r.plot("recovery.png", "recovery time after kill -9", func(p string) error {
 		return plotting.Bars(p, plotting.Figure{Title: fmt.Sprintf("restart after kill -9 with %s messages on disk, ms (lower is better)", stats.Thousands(int64(v.Backlog))),
-			Subtitle: r.subtitle(), YLabel: "ms"}, names, series)
+			Subtitle: r.subtitle(), YLabel: "ms", BarLabel: func(v float64) string { return fmt.Sprintf("%.0f", v) }}, names, series)
 	})
 }
 
@@ -273,6 +275,10 @@ func (r *renderer) memory(v *memoryResult) error {
 	}
 	r.printf(" **per 1,000 devices** |\n|---|%s---:|\n", strings.Repeat("---:|", len(v.Steps)))
 	var lines []plotting.Line
+	var steps []float64
+	for _, n := range v.Steps {
+		steps = append(steps, float64(n))
+	}
 	for _, c := range v.Cells {
 		m := c.Median()
 		r.printf("| %s |", displayName[c.Kind])
@@ -287,7 +293,7 @@ func (r *renderer) memory(v *memoryResult) error {
 	r.printf("\n")
 	return r.plot("memory.png", "resident memory against connected devices", func(p string) error {
 		return plotting.Lines(p, plotting.Figure{Title: "resident memory against connected devices (lower is better)", Subtitle: r.subtitle(),
-			XLabel: "connected clients", YLabel: "RSS, MiB", LegendTopLeft: true}, lines, false)
+			XLabel: "connected clients", YLabel: "RSS, MiB", LegendTopLeft: true, XTicks: steps}, lines, false)
 	})
 }
 
@@ -341,7 +347,9 @@ func (r *renderer) drain(v *drainResult) error {
 	}
 	r.printf("\n")
 	return r.plot("drain.png", "backlog drain rate", func(p string) error {
-		return plotting.Bars(p, plotting.Figure{Title: "backlog drain after an outage, msg/s (higher is better)", Subtitle: r.subtitle(), YLabel: "msg/s"},
+		return plotting.Bars(p, plotting.Figure{Title: "backlog drain after an outage, msg/s (higher is better)", Subtitle: r.subtitle(), YLabel: "msg/s", BarLabel: thousands},
 			names, []plotting.Series{rate})
 	})
 }
+
+func thousands(v float64) string { return stats.Thousands(int64(math.Round(v))) }

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -43,6 +45,10 @@ type Figure struct {
 	Title, Subtitle string // Subtitle: machine and date
 	XLabel, YLabel  string
 	LegendTopLeft   bool // for Lines; otherwise the legend sits bottom right
+	// BarLabel, for Bars, writes each bar's value above it (NaN: none).
+	BarLabel func(float64) string
+	// XTicks, for Lines, are the only X ticks, labelled with %g.
+	XTicks []float64
 }
 
 func (f Figure) plot() *plot.Plot {
@@ -83,11 +89,56 @@ func Bars(path string, f Figure, groups []string, series []Series) error {
 		b.Offset = w * vg.Length(float64(i)-float64(len(series)-1)/2)
 		p.Add(b)
 		p.Legend.Add(s.Name, b)
+		if f.BarLabel != nil {
+			if err := addBarLabels(p, f.BarLabel, s.Values, len(groups), b.Offset); err != nil {
+				return err
+			}
+		}
 	}
 	p.Y.Min, p.Y.Max = 0, top*1.25 // room for the legend
+	p.Y.Tick.Marker = plainTicks{}
 	p.NominalX(groups...)
 	p.X.Min, p.X.Max = -0.5, float64(len(groups))-0.5
 	return p.Save(8*vg.Inch, 4.5*vg.Inch, path)
+}
+
+func addBarLabels(p *plot.Plot, format func(float64) string, values []float64, groups int, offset vg.Length) error {
+	var d plotter.XYLabels
+	for j := range min(groups, len(values)) {
+		if math.IsNaN(values[j]) {
+			continue
+		}
+		d.XYs = append(d.XYs, plotter.XY{X: float64(j), Y: values[j]})
+		d.Labels = append(d.Labels, format(values[j]))
+	}
+	if len(d.XYs) == 0 {
+		return nil
+	}
+	l, err := plotter.NewLabels(d)
+	if err != nil {
+		return err
+	}
+	for i := range l.TextStyle {
+		l.TextStyle[i].XAlign = text.XCenter
+		l.TextStyle[i].Font.Size = vg.Points(9)
+	}
+	l.Offset = vg.Point{X: offset, Y: vg.Points(3)}
+	p.Add(l)
+	return nil
+}
+
+// plainTicks are the default ticks labelled without trailing zeros
+// ("250000", not "250000.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
+		}
+	}
+	return ticks
 }
 
 // Line is one curve.
@@ -128,6 +179,13 @@ func Lines(path string, f Figure, lines []Line, logX bool) error {
 	}
 	if drawn == 0 {
 		return ErrEmpty
+	}
+	if len(f.XTicks) > 0 {
+		ticks := make(plot.ConstantTicks, len(f.XTicks))
+		for i, x := range f.XTicks {
+			ticks[i] = plot.Tick{Value: x, Label: fmt.Sprintf("%g", x)}
+		}
+		p.X.Tick.Marker = ticks
 	}
 	if logX {
 		p.X.Scale = plot.LogScale{}
