@@ -45,8 +45,9 @@ type clientState struct {
 }
 
 // retransmits holds every client's state and the bounded list of durable,
-// unacknowledged records, oldest first. Lock order: retransmits.mu before
-// clientState.mu; never clientState.mu before a conn's mu.
+// unacknowledged records, oldest first. Lock order: retransmits.mu or a
+// conn's mu, then clientState.mu; nothing else is locked while
+// clientState.mu is held.
 type retransmits struct {
 	seed maphash.Seed
 

@@ -261,3 +261,28 @@ func hasOutbound(s *paho.FileStore) bool {
 	}
 	return false
 }
+
+// TestRetransmissionOnSameConnection: an MQTT 3.1.1 client that resends a
+// publish (DUP) on the same connection while the first copy is still
+// being committed gets a PUBACK for each, both after the commit, and the
+// publish is stored once.
+func TestRetransmissionOnSameConnection(t *testing.T) {
+	ffs := faultfs.New()
+	ta := startAgent(t, Config{FS: ffs})
+	g := newSyncGate(t, ffs)
+	c := dialRaw(t, ta.MQTTAddr(), "dev-same", rawOpts{})
+	g.arm()
+	c.publish("t/retx", []byte("once"), 1, 4)
+	g.waitEntered(t)
+	c.publishDup("t/retx", []byte("once"), 1, 4)
+	if pk, err := c.read(300 * time.Millisecond); err == nil {
+		t.Fatalf("packet type %d before the commit completed", pk.FixedHeader.Type)
+	}
+	g.release()
+	c.expect(packets.Puback, 4)
+	c.expect(packets.Puback, 4)
+	ta.shutdown()
+	if got := payloads(readWAL(t, ta.dir)); fmt.Sprint(got) != "[once]" {
+		t.Fatalf("WAL holds %q", got)
+	}
+}
