@@ -75,16 +75,17 @@
 //     MaxDisk/8 bytes): a record still awaiting its ack at a crash was
 //     committed moments before it, so it is in the last segment, or in the
 //     one before after a rotation. The hub's acknowledged sequence is no
-//     bound: the agent learns it only once the shipper connects, and a
-//     record the hub holds may still be unacknowledged to its device.
+//     bound: the shipper reads a record as soon as it is durable, so the
+//     hub may hold a record its device has not been acknowledged for.
 //   - Residual risks. After a restart the previous process's acks are
 //     unknown: a device that received a record's PUBACK, then sent a new
 //     message under the same packet ID with identical topic, QoS, retain
 //     flag and payload, lost that transmission and retransmitted it with
 //     DUP=1 to the restarted agent, gets it taken for the old record
 //     (acknowledged, its content stored once, not twice). A retransmission
-//     of a record forgotten under the bounds is stored again (at least
-//     once, never lost). An ack written to the socket counts as sent even
+//     of a record forgotten under the bounds, or one older than the tail
+//     scanned after a restart (a device that stayed away that long), is
+//     stored again (at least once, never lost). An ack written to the socket counts as sent even
 //     if the connection then loses it; the retransmission is then a new
 //     publication, as MQTT specifies, and is stored again.
 //   - QoS 2 within one process also relies on mochi: a PUBLISH retransmitted
