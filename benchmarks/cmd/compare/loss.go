@@ -15,12 +15,14 @@ import (
 	"github.com/edgelog/edgelog/benchmarks/internal/mqttc"
 	"github.com/edgelog/edgelog/benchmarks/internal/stats"
 	"github.com/edgelog/edgelog/benchmarks/internal/sut"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Consumer modes of the loss scenario.
 const (
 	modeOffline = "offline" // the durable subscriber is away during the run: everything queues
 	modeOnline  = "online"  // the durable subscriber consumes live during the run
+	modeHub     = "hub"     // edgelog only: the agent replicates to a hub during the run
 )
 
 const durableID = "bench-durable"
@@ -34,6 +36,7 @@ type lossRun struct {
 	Unacked      int     `json:"unacked_found"` // found but never acknowledged (ack lost with the crash)
 	StreamMsgs   int64   `json:"stream_msgs"`   // NATS: $MQTT_msgs right after restart (-1: n/a)
 	Session      bool    `json:"session_present"`
+	Duplicates   int     `json:"duplicates"`     // hub mode: records read more than once at the hub
 	KillAfterS   float64 `json:"kill_after_s"`   // publishing time before the kill
 	RestartAckMs float64 `json:"restart_ack_ms"` // restart → first acknowledged publish
 	Load1        float64 `json:"loadavg_1m"`
@@ -67,14 +70,17 @@ func runLoss(ctx context.Context, e *env) (*lossResult, error) {
 	}
 	res := &lossResult{Clients: l.Clients, PerClient: l.PerClient, KillAt: l.Clients * l.PerClient / 2}
 	for r := 1; r <= e.rounds; r++ {
-		for _, mode := range []string{modeOffline, modeOnline} {
+		for _, mode := range []string{modeOffline, modeOnline, modeHub} {
 			for _, kind := range e.kinds() {
+				if mode == modeHub && kind != kindEdgelog {
+					continue
+				}
 				run, err := lossOnce(ctx, e, kind, mode, l, res.KillAt)
 				if err != nil {
 					return nil, fmt.Errorf("loss %s, %s, round %d: %w", kind, mode, r, err)
 				}
-				e.logf("loss round %d %-9s %-7s acked %d, missing %d (%.2f%%), live %d, recovered %d, unacked found %d, stream %d",
-					r, kind, mode, run.Acked, run.Missing, run.LostPct(), run.Live, run.Recovered, run.Unacked, run.StreamMsgs)
+				e.logf("loss round %d %-9s %-7s acked %d, missing %d (%.2f%%), live %d, recovered %d, unacked found %d, stream %d, duplicates %d",
+					r, kind, mode, run.Acked, run.Missing, run.LostPct(), run.Live, run.Recovered, run.Unacked, run.StreamMsgs, run.Duplicates)
 				c := cellFor(&res.Cells, func(c lossCell) bool { return c.Kind == kind && c.Mode == mode },
 					func() lossCell { return lossCell{Kind: kind, Mode: mode} })
 				c.Rounds = append(c.Rounds, run)
@@ -122,12 +128,22 @@ var lossNATS = sut.NATSOptions{MQTT: []string{`ack_wait: "5s"`}}
 
 func lossOnce(ctx context.Context, e *env, kind, mode string, l loadgen.Load, killAt int) (lossRun, error) {
 	run := lossRun{StreamMsgs: -1}
-	// What the kill can lose is messages, not the subscription.
-	s, err := e.prepareDurable(ctx, kind, options{nats: lossNATS}, false)
-	if err != nil {
-		return run, err
+	var s *sut.System
+	var p *pipeline
+	var err error
+	if mode == modeHub {
+		if p, err = startPipeline(ctx, e, false); err != nil {
+			return run, err
+		}
+		defer p.remove()
+		s = p.agent
+	} else {
+		// What the kill can lose is messages, not the subscription.
+		if s, err = e.prepareDurable(ctx, kind, options{nats: lossNATS}, false); err != nil {
+			return run, err
+		}
+		defer s.Remove()
 	}
-	defer s.Remove()
 
 	live := newKeySet()
 	var liveDone chan struct{}
@@ -198,8 +214,38 @@ func lossOnce(ctx context.Context, e *env, kind, mode string, l loadgen.Load, ki
 	}
 	want := func(k mqttc.Key) bool { return k.Client < len(acked) }
 	recovered := newKeySet()
-	switch kind {
-	case kindEdgelog:
+	var ackedN int
+	for _, a := range acked {
+		ackedN += len(a)
+	}
+	complete := func() bool {
+		n := 0
+		for c, seqs := range acked {
+			for _, q := range seqs {
+				if live.has(mqttc.Key{Client: c, Seq: q}) || recovered.has(mqttc.Key{Client: c, Seq: q}) {
+					n++
+				}
+			}
+		}
+		return n == ackedN
+	}
+	switch {
+	case mode == modeHub:
+		// Everything the restarted agent holds reaches the hub; then the
+		// topic is read back as any Kafka consumer would.
+		next, err := s.Metric(ctx, "edgelog_agent_wal_next_seq")
+		if err != nil {
+			return run, err
+		}
+		if err := waitFor(ctx, 5*time.Minute, func() bool { a, err := p.hubAcked(ctx); return err == nil && a >= uint64(next)-1 }); err != nil {
+			return run, fmt.Errorf("hub never caught up with the restarted agent: %w", err)
+		}
+		n, err := readTopic(ctx, p.hub.KafkaAddr, "bench", recovered, complete)
+		if err != nil {
+			return run, err
+		}
+		run.Duplicates = n - recovered.len()
+	case kind == kindEdgelog:
 		if err := s.Stop(30 * time.Second); err != nil {
 			return run, err
 		}
@@ -207,21 +253,7 @@ func lossOnce(ctx context.Context, e *env, kind, mode string, l loadgen.Load, ki
 			return run, err
 		}
 	default:
-		var ackedN int
-		for _, a := range acked {
-			ackedN += len(a)
-		}
-		run.Session, err = drainDurable(ctx, s, recovered, func() bool {
-			n := 0
-			for c, seqs := range acked {
-				for _, q := range seqs {
-					if live.has(mqttc.Key{Client: c, Seq: q}) || recovered.has(mqttc.Key{Client: c, Seq: q}) {
-						n++
-					}
-				}
-			}
-			return n == ackedN
-		})
+		run.Session, err = drainDurable(ctx, s, recovered, complete)
 		if err != nil {
 			return run, err
 		}
@@ -376,4 +408,33 @@ func walPayloads(ctx context.Context, bin, dir string, fn func([]byte)) error {
 		return fmt.Errorf("wal dump %s: %w", dir, err)
 	}
 	return nil
+}
+
+// readTopic reads topic from the beginning through a hub's Kafka listener
+// into into, until complete() or nothing new for 5 s, and returns how many
+// benchmark records it read.
+func readTopic(ctx context.Context, addr, topic string, into *keySet, complete func() bool) (int, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	last, n := time.Now(), 0
+	for !complete() && time.Since(last) < 5*time.Second {
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(fctx)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if _, err := mqttc.ParsePayload(r.Value); err == nil {
+				n++
+			}
+			into.addPayload(r.Value)
+			last = time.Now()
+		})
+	}
+	return n, nil
 }

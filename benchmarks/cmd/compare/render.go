@@ -208,7 +208,11 @@ func (r *renderer) loss(v *lossResult) error {
 		for _, run := range c.Rounds {
 			each = append(each, fmt.Sprintf("%.2f%%", run.LostPct()))
 		}
-		r.printf("| %s | %s | %s | **%s (%.2f%%)** | %s | %s | %s | %s | %.0f ms |\n", displayName[c.Kind], modeText(c.Kind, c.Mode),
+		mt := modeText(c.Kind, c.Mode)
+		if c.Mode == modeHub {
+			mt += fmt.Sprintf("; duplicates at the hub: %d", m.Duplicates)
+		}
+		r.printf("| %s | %s | %s | **%s (%.2f%%)** | %s | %s | %s | %s | %.0f ms |\n", displayName[c.Kind], mt,
 			stats.Thousands(int64(m.Acked)), stats.Thousands(int64(m.Missing)), m.LostPct(), strings.Join(each, ", "),
 			stats.Thousands(int64(m.Recovered)), stats.Thousands(int64(m.Live)), stats.Thousands(int64(m.Unacked)), m.RestartAckMs)
 	}
@@ -217,13 +221,17 @@ func (r *renderer) loss(v *lossResult) error {
 	for _, k := range kinds {
 		s := plotting.Series{Name: displayName[k]}
 		for _, md := range modes {
-			s.Values = append(s.Values, lost[md+"/"+k])
+			v, ok := lost[md+"/"+k]
+			if !ok {
+				v = math.NaN()
+			}
+			s.Values = append(s.Values, v)
 		}
 		series = append(series, s)
 	}
 	groups := make([]string, len(modes))
 	for i, md := range modes {
-		groups[i] = map[string]string{modeOffline: "subscriber away (backlog)", modeOnline: "subscriber consuming live"}[md]
+		groups[i] = map[string]string{modeOffline: "subscriber away (backlog)", modeOnline: "subscriber consuming live", modeHub: "edgelog replicating to its hub"}[md]
 	}
 	return r.plot("loss.png", "acknowledged messages lost to kill -9", func(p string) error {
 		return plotting.Bars(p, plotting.Figure{Title: "acknowledged QoS 1 messages lost to kill -9, % (lower is better)", Subtitle: r.subtitle(), YLabel: "% of acked lost",
@@ -232,6 +240,9 @@ func (r *renderer) loss(v *lossResult) error {
 }
 
 func modeText(kind, mode string) string {
+	if mode == modeHub {
+		return "the hub (agent replicating during the run); counted: read back from the hub with a Kafka consumer (kgo)"
+	}
 	if kind == kindEdgelog {
 		if mode == modeOnline {
 			return "live MQTT subscriber; counted: WAL (`edgelog wal dump`) ∪ received"
