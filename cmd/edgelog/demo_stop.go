@@ -76,7 +76,11 @@ func (v *demoView) shutdown(stops *stopRequests, kb *keyboard) int {
 				verified++
 			}
 		}
-		row("outages", uint64(len(v.outages)), fmt.Sprintf("uplink cuts; backlog peak %s records; %d drained", demo.Count(peak), verified))
+		cuts := "uplink cuts"
+		if len(v.outages) == 1 {
+			cuts = "uplink cut"
+		}
+		row("outages", uint64(len(v.outages)), fmt.Sprintf("%s; backlog peak %s records; %d drained", cuts, demo.Count(peak), verified))
 	}
 	switch {
 	case errors.Is(ferr, sim.ErrNoConnection):
