@@ -45,9 +45,7 @@ func fillWAL(b testing.TB, l *wal.Log, n int, rng *rand.Rand, random bool) uint6
 			b.Fatal(err)
 		}
 	}
-	if err := l.Sync(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	syncWAL(b, l, last)
 	return last
 }
 

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,20 +92,34 @@ func crashAgent(dir, hubAddr string, total uint64) {
 		childFail("shipper: %v", err)
 	}
 	go func() { _ = s.Run(context.Background()) }()
+	go func() {
+		for range time.Tick(5 * time.Second) {
+			st := s.SyncStatus()
+			fmt.Printf("status next=%d durable=%d acked=%d connected=%v err=%q\n", l.Next(), l.Durable(), s.Acked(), st.Connected, st.LastError)
+		}
+	}()
 	for l.Next() <= total {
+		// As the agent does: wait for the commit callbacks (fsync always).
+		var wg sync.WaitGroup
+		var last atomic.Uint64
 		for range min(50, total+1-l.Next()) {
 			seq := l.Next()
 			r := record.Record{TimeMs: time.Now().UnixMilli(), ClientID: fmt.Sprintf("dev-%d", seq%17),
 				Topic: "telemetry/crash", QoS: 1, Payload: []byte(payloadFor(seq))}
 			enc, _ := record.Encode(&r)
-			if _, err := l.AppendAsync(context.Background(), enc, nil); err != nil {
+			wg.Add(1)
+			if _, err := l.AppendAsync(context.Background(), enc, func(seq uint64, err error) {
+				if err != nil {
+					childFail("append: %v", err)
+				}
+				last.Store(max(last.Load(), seq))
+				wg.Done()
+			}); err != nil {
 				childFail("append: %v", err)
 			}
 		}
-		if err := l.Sync(context.Background()); err != nil {
-			childFail("sync: %v", err)
-		}
-		fmt.Println("durable", l.Durable())
+		wg.Wait()
+		fmt.Println("durable", last.Load())
 		time.Sleep(2 * time.Millisecond)
 	}
 	for s.Acked() < total {
@@ -115,9 +131,22 @@ func crashAgent(dir, hubAddr string, total uint64) {
 
 // child is a running child process and its parsed output.
 type child struct {
-	cmd   *exec.Cmd
-	lines chan []string // one per complete output line, closed at exit
-	done  chan struct{} // agent: closed when it reports everything acknowledged
+	cmd    *exec.Cmd
+	lines  chan []string // one per complete output line, closed at exit
+	done   chan struct{} // agent: closed when it reports everything acknowledged
+	stderr string        // file holding the child's stderr
+}
+
+// dump makes a child print its goroutines (SIGQUIT) and returns the end of
+// its stderr.
+func (c *child) dump() string {
+	_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+	time.Sleep(time.Second)
+	b, _ := os.ReadFile(c.stderr)
+	if len(b) > 30000 {
+		b = b[len(b)-30000:]
+	}
+	return string(b)
 }
 
 func startChild(t testing.TB, env ...string) *child {
@@ -128,10 +157,19 @@ func startChild(t testing.TB, env ...string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stderr, err := os.CreateTemp(t.TempDir(), "child-stderr-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, lines: make(chan []string, 1024)}
+	c := &child{cmd: cmd, lines: make(chan []string, 1024), stderr: stderr.Name()}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		stderr.Close()
+	})
 	go func() {
 		defer close(c.lines)
 		br := bufio.NewReader(out)
@@ -228,9 +266,11 @@ func TestSyncSIGKILL(t *testing.T) {
 	var mu sync.Mutex
 	var epoch string
 	var maxDurable uint64
+	var lastLine string
 	noteAgent := func(f []string) {
 		mu.Lock()
 		defer mu.Unlock()
+		lastLine = strings.Join(f, " ")
 		if len(f) == 2 && f[0] == "durable" {
 			if d, err := strconv.ParseUint(f[1], 10, 64); err == nil {
 				maxDurable = max(maxDurable, d)
@@ -257,6 +297,9 @@ func TestSyncSIGKILL(t *testing.T) {
 				}
 				if len(f) > 0 && f[0] == "done" {
 					close(c.done)
+				}
+				if len(f) > 0 && (f[0] == "waiting" || f[0] == "status") {
+					t.Logf("agent child: %s", strings.Join(f, " "))
 				}
 			}
 		}()
@@ -286,7 +329,9 @@ func TestSyncSIGKILL(t *testing.T) {
 	select {
 	case <-agentC.done:
 	case <-time.After(180 * time.Second):
-		t.Fatal("the agent did not get everything acknowledged in 180s")
+		mu.Lock()
+		t.Logf("agent child goroutines:\n%s", agentC.dump())
+		t.Fatalf("the agent did not get everything acknowledged in 180s (durable through %d of %d; last line %q)", maxDurable, total, lastLine)
 	}
 	agentC.kill()
 	hubC.kill()

@@ -2,6 +2,7 @@ package shipper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -274,10 +275,21 @@ func (w *testWAL) append(n int) uint64 {
 		}
 		last = got
 	}
-	if err := w.log.Sync(context.Background()); err != nil {
-		w.t.Fatal(err)
-	}
+	syncWAL(w.t, w.log, last)
 	return last
+}
+
+// syncWAL makes the log durable through last. wal.Log.Sync can miss the
+// wake-up of an fsync that completes while it starts waiting, so each wait
+// is bounded and retried.
+func syncWAL(tb testing.TB, l *wal.Log, last uint64) {
+	for l.Durable() < last {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := l.Sync(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			tb.Fatal(err)
+		}
+		cancel()
+	}
 }
 
 // trim is what agent.Agent.SetHubAcked does with an acknowledgement.

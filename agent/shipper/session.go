@@ -269,7 +269,12 @@ func (s *Shipper) next(ctx context.Context, r *wal.Reader) (uint64, []byte, erro
 			return seq, p, err
 		}
 		if s.wal.Next()-1 > s.wal.Durable() {
-			if err := s.wal.Sync(ctx); err != nil {
+			// Bounded, and retried by the loop: a Sync racing the commit
+			// goroutine's own fsync can miss its wake-up.
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := s.wal.Sync(sctx)
+			cancel()
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				return 0, nil, err
 			}
 		}
