@@ -2,30 +2,17 @@ package loadgen
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/edgelog/edgelog/benchmarks/internal/testbroker"
 )
 
 // TestRunCountsEveryAck runs a small load against a real broker: every
 // message is acknowledged once, with a latency, and OnAck sees each.
 func TestRunCountsEveryAck(t *testing.T) {
-	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-	if err := srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve() }()
-	t.Cleanup(func() { _ = srv.Close() })
-
+	addr := testbroker.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var mu sync.Mutex
@@ -36,7 +23,7 @@ func TestRunCountsEveryAck(t *testing.T) {
 			seen[[2]int{client, seq}]++
 			mu.Unlock()
 		}}
-	res, err := load.Run(ctx, l.Address())
+	res, err := load.Run(ctx, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +38,7 @@ func TestRunCountsEveryAck(t *testing.T) {
 		}
 	}
 	paced := Load{Clients: 1, PerClient: 20, Inflight: 5, Size: 64, Interval: 5 * time.Millisecond}
-	res, err = paced.Run(ctx, l.Address())
+	res, err = paced.Run(ctx, addr)
 	if err != nil || res.Acked != 20 {
 		t.Fatalf("paced run: %+v, %v", res, err)
 	}

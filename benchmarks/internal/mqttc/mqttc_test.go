@@ -2,14 +2,11 @@ package mqttc
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/edgelog/edgelog/benchmarks/internal/testbroker"
 )
 
 func TestPayloadRoundTrip(t *testing.T) {
@@ -32,25 +29,10 @@ func TestPayloadRoundTrip(t *testing.T) {
 	}
 }
 
-func startMochi(t *testing.T) string {
-	t.Helper()
-	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.DiscardHandler), InlineClient: true})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-	if err := srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve() }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return l.Address()
-}
-
 // TestPublishConsume publishes a pipelined QoS 1 run to a real broker and
 // checks that a subscriber receives every acknowledged message once.
 func TestPublishConsume(t *testing.T) {
-	addr := startMochi(t)
+	addr := testbroker.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sub, err := Dial(ctx, addr, Options{ClientID: "sub", Clean: true})
