@@ -36,4 +36,3 @@ go build -o "$bin/edgelog" ./cmd/edgelog
 go build -o "$bin/compare" ./benchmarks/cmd/compare
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 "$bin/compare" -edgelog "$bin/edgelog" -command "benchmarks/run-all.sh $*" "$@"
-echo "report: benchmarks/results/report.md, plots: benchmarks/plots/" >&2

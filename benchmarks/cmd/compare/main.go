@@ -127,6 +127,7 @@ func main() {
 	if err := render(outDir, plotDir); err != nil {
 		fatal(err)
 	}
+	fmt.Fprintf(os.Stderr, "compare: wrote %s and the plots in %s\n", filepath.Join(outDir, "report.md"), plotDir)
 }
 
 func fatal(err error) {
