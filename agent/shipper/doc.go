@@ -25,9 +25,19 @@
 //     acknowledged.
 //   - MaxUploadRate caps the bytes written to the data stream (token
 //     bucket); heartbeats and acknowledgements are not counted.
+//   - A refusal the agent cannot fix by retrying (revoked, unauthorized,
+//     epoch conflict, bad version) is logged at error level and shown in
+//     SyncStatus().LastError; the shipper keeps retrying at the backoff
+//     cap, so lifting a revocation needs no restart.
 //   - Shutdown (Run's context ends, after the agent fsynced its WAL): stop
 //     reading the WAL, wait up to DrainTimeout for the batches in flight to
 //     be acknowledged, close the connection with CodeShuttingDown.
+//
+// Metrics (on Config.Registry): edgelog_sync_connected, _acked_seq,
+// _lag_records, _lag_bytes (estimated from the WAL's average record size),
+// _lag_oldest_seconds, _batches_total, _records_total, _raw_bytes_total,
+// _wire_bytes_total, _compression_ratio, _reconnects_total and
+// _session_errors_total{code}. Run is called once per Shipper.
 //
 // Ownership: Run's goroutine owns the session state machine and the control
 // stream's writing side; a builder goroutine owns the WAL reader, a writer
