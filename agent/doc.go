@@ -64,9 +64,12 @@
 //     is refused like it. Counted in edgelog_agent_duplicate_publishes_total.
 //   - Once a record's ack is being written, a PUBLISH with its packet ID is
 //     a new publication (MQTT 3.1.1 and 5, section 4.3.2) and is stored, DUP
-//     or not. So is a DUP whose content differs, and any DUP from a client
-//     that connected with a clean session (clean start): it retransmits
-//     nothing, so its records are forgotten at CONNECT.
+//     or not. So is a DUP whose content differs. A client that connected
+//     with a clean session (clean start) is held to the same rule: MQTT says
+//     it retransmits nothing, but common clients (paho among them) resend
+//     the publishes that were in flight when the connection was lost, with
+//     DUP=1; storing those again would duplicate them at the hub. A clean
+//     client's new publications carry DUP=0 and are always stored.
 //   - Bounds: records of live connections awaiting their ack (at most
 //     MaxPending each), and up to 65,536 durable unacknowledged ones (from
 //     closed connections and the start-up scan), the oldest forgotten

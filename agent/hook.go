@@ -71,13 +71,10 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 
 // OnSessionEstablished starts the connection's ack goroutine; it runs on
 // the connection's read goroutine before any packet after CONNECT is read.
-// A client starting a clean session will retransmit nothing it sent
-// before, so the agent forgets its unacknowledged records.
-func (h *hook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
-	c := h.a.connFor(cl)
-	if pk.Connect.Clean {
-		c.cs.forget()
-	}
+// A clean session does not forget the client's unacknowledged records: see
+// doc.go on retransmissions.
+func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	h.a.connFor(cl)
 }
 
 // OnDisconnect lets the connection's ack goroutine finish what is in

@@ -233,14 +233,6 @@ func (cs *clientState) failed(pid uint16, gen uint64) []dupWaiter {
 	return ws
 }
 
-// forget drops every record of the client: it started a clean session, so
-// it will retransmit none of them.
-func (cs *clientState) forget() {
-	cs.mu.Lock()
-	clear(cs.held)
-	cs.mu.Unlock()
-}
-
 // retransmission queues a DUP publish that repeats a record of this client
 // stored but not acknowledged (see doc.go): it is answered once that
 // record is durable, and not stored again. It reports whether e was one.
