@@ -306,13 +306,15 @@ func (l *Log) TruncateFront(seq uint64) error {
 	if seq > l.nextSeq {
 		seq = l.nextSeq
 	}
-	if seq <= l.firstSeq {
-		l.mu.Unlock()
-		return nil
+	if seq > l.firstSeq {
+		l.firstSeq = seq
 	}
-	l.firstSeq = seq
+	// Every segment wholly below the first record goes, also one that an
+	// earlier call could not delete because its successor did not exist
+	// yet (the log was truncated to its end, then the next append started
+	// a segment at exactly firstSeq).
 	var gone []*segment
-	for len(l.segs) > 1 && l.segs[1].first <= seq {
+	for len(l.segs) > 1 && l.segs[1].first <= l.firstSeq {
 		gone = append(gone, l.segs[0])
 		l.segs = l.segs[1:]
 	}

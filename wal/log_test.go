@@ -282,3 +282,37 @@ func TestIntervalPolicyFsyncsOnItsOwnAndRarely(t *testing.T) {
 		t.Fatalf("%d fsyncs for 300 commits in %v; at most %d allowed", got, time.Since(start), limit)
 	}
 }
+
+// TestTruncateFrontDiskFullDropOldest is the regression test of the
+// disk-full drop-oldest scenario: a log truncated to its end (the hub held
+// everything), whose next append starts a new segment at exactly First,
+// must delete the old segment when truncated to the new one's start, as the
+// agent's drop-oldest does. It did not (First did not move, so nothing was
+// deleted), and the agent's quota loop spun forever.
+func TestTruncateFrontDiskFullDropOldest(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{SegmentSize: 4 << 10})
+	defer l.Close()
+	for range 1000 {
+		if err := l.TruncateFront(l.Next()); err != nil {
+			t.Fatal(err)
+		}
+		n := len(l.SegmentStarts())
+		appendN(t, l, 1)
+		starts := l.SegmentStarts()
+		if len(starts) == n {
+			continue
+		}
+		if starts[1] != l.First() {
+			t.Fatalf("new segment starts at %d, First is %d", starts[1], l.First())
+		}
+		size := l.Size()
+		if err := l.TruncateFront(starts[1]); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.SegmentStarts(); got[0] != starts[1] || l.Size() >= size {
+			t.Fatalf("segments %v after truncating to %d (size %d → %d): the segment below First stayed", got, starts[1], size, l.Size())
+		}
+		return
+	}
+	t.Fatal("no segment was started in 1000 appends")
+}
