@@ -58,7 +58,7 @@ func TestCrashRandomKills(t *testing.T) {
 	f.stop()
 	healthy(t, hub.HTTPAddr, ag.HTTPAddr)
 	f.keepsWorking(20, 1)
-	expectExactlyOnce(t, hub.KafkaAddr, "telemetry", f.acked())
+	expectExactlyOnce(t, hub.KafkaAddr, "crash", f.acked())
 	t.Logf("%d rounds (agent %d, hub %d, both %d); %d publishes failed or were cut off by a kill",
 		rounds, kills["agent"], kills["hub"], kills["both"], f.failed())
 }

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -13,9 +12,6 @@ import (
 // (DUP) after reconnecting: a resend of a publish the killed agent had
 // already stored must not be stored again.
 func TestCrashPersistentSessions(t *testing.T) {
-	if os.Getenv("EDGELOG_PERSISTENT_SESSIONS") != "1" {
-		t.Skip("the agent does not yet recognise resends of publishes stored before a crash; EDGELOG_PERSISTENT_SESSIONS=1 runs it")
-	}
 	rounds := envInt("EDGELOG_CRASH_ROUNDS", pick(5, 30))
 	r := newRand(t)
 	hub := testkit.StartHub(t, testkit.HubOptions{})
@@ -35,5 +31,5 @@ func TestCrashPersistentSessions(t *testing.T) {
 	f.keepsWorking(20, 1)
 	// paho resends a session's unacknowledged publishes while new ones
 	// already flow, so a device's send order is not its receive order.
-	expectDelivered(t, hub.KafkaAddr, "telemetry", f.acked(), false)
+	expectDelivered(t, hub.KafkaAddr, "persist", f.acked(), false)
 }

@@ -59,12 +59,18 @@ type fleet struct {
 	wg     sync.WaitGroup
 }
 
-// newFleet connects n devices named prefix-NN to broker.
+// newFleet connects n devices named prefix-NN to broker. Unless o.Topic
+// is set they publish to prefix/<id>/seq, so their hub topic is prefix.
 func newFleet(t testing.TB, broker, prefix string, n int, o testkit.DeviceOptions) *fleet {
 	t.Helper()
 	f := &fleet{t: t}
 	for i := range n {
-		f.devs = append(f.devs, testkit.NewDevice(t, broker, fmt.Sprintf("%s-%02d", prefix, i), o))
+		id := fmt.Sprintf("%s-%02d", prefix, i)
+		do := o
+		if do.Topic == "" {
+			do.Topic = prefix + "/" + id + "/seq"
+		}
+		f.devs = append(f.devs, testkit.NewDevice(t, broker, id, do))
 	}
 	t.Cleanup(f.stop)
 	return f
@@ -106,6 +112,15 @@ func (f *fleet) publish(ctx context.Context, n int, qos byte) int {
 	}
 	wg.Wait()
 	return f.failed() - before
+}
+
+// sent is how many publishes the fleet has attempted.
+func (f *fleet) sent() int {
+	n := 0
+	for _, d := range f.devs {
+		n += d.Sent()
+	}
+	return n
 }
 
 func (f *fleet) failed() int {

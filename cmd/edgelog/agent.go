@@ -143,7 +143,7 @@ func (f *agentFlags) config(logger *slog.Logger) (agent.Config, *pki.Bundle, err
 	cfg := agent.Config{
 		DataDir: f.data, MQTTAddr: f.listenMQTT, TLSAddr: f.listenTLS, WSAddr: f.listenWS,
 		HTTPAddr: f.listenHTTP, MaxDisk: int64(f.maxDisk), MaxPacketSize: int(f.maxPacket),
-		MaxPending: f.maxPending, Hub: f.hub, Logger: logger,
+		MaxPending: f.maxPending, Hub: f.hub, Logger: logger, FS: faultWALFS(logger),
 	}
 	var err error
 	if cfg.Fsync, err = wal.ParseFsyncPolicy(f.fsync); err != nil {

@@ -17,8 +17,8 @@ var ErrInjected = errors.New("faultfs: injected I/O error")
 // FS wraps vfs.OS with fault injection.
 type FS struct {
 	// gate is held shared by every operation that changes files or
-	// directories for its whole duration; Halt takes it exclusively and
-	// never gives it back.
+	// directories (but fsync) for its whole duration; Halt takes it
+	// exclusively and never gives it back.
 	gate sync.RWMutex
 
 	mu sync.Mutex // protects everything below
@@ -29,6 +29,7 @@ type FS struct {
 	syncErr     error
 	syncHook    func(name string)
 	files       map[string]*state // by path
+	halted      bool              // set by Halt: no fsync completes after it
 }
 
 // state tracks what of a file is durable.
@@ -73,11 +74,19 @@ const (
 	ZeroUnsynced                  // unsynced bytes become zeros (length kept)
 )
 
-// Halt stops the disk: it waits for the writes, truncations, fsyncs,
-// creations, removals and renames in progress, and every later one blocks
-// forever. Reads keep working. Halt then Crash is a power cut in a running
-// process: nothing more reaches the disk, and Crash sees a quiet one.
-func (f *FS) Halt() { f.gate.Lock() }
+// Halt stops the disk, as a power cut at this instant would: an fsync in
+// progress does not complete (it never returns, and what it was to make
+// durable is not), the writes, truncations, creations, removals and renames
+// in progress finish, and every later operation that changes anything
+// blocks forever. Reads keep working. Halt then Crash is a power cut in a
+// running process: nothing more reaches the disk, and Crash sees a quiet
+// one.
+func (f *FS) Halt() {
+	f.mu.Lock()
+	f.halted = true
+	f.mu.Unlock()
+	f.gate.Lock()
+}
 
 // mutating holds the gate for one changing operation; call the result to
 // release it.
@@ -235,10 +244,13 @@ func (h *file) Truncate(size int64) error {
 // Sync applies the injected delay or failure, else fsyncs for real and marks
 // the current length durable.
 func (h *file) Sync() error {
-	defer h.fs.mutating()()
 	h.fs.mu.Lock()
-	delay, serr, hook := h.fs.syncDelay, h.fs.syncErr, h.fs.syncHook
+	delay, serr, hook, halted := h.fs.syncDelay, h.fs.syncErr, h.fs.syncHook, h.fs.halted
+	upto := h.st.written // what this fsync makes durable
 	h.fs.mu.Unlock()
+	if halted {
+		select {} // the power is off
+	}
 	if hook != nil {
 		hook(h.Name())
 	}
@@ -252,7 +264,11 @@ func (h *file) Sync() error {
 		return err
 	}
 	h.fs.mu.Lock()
-	h.st.synced = h.st.written
+	if h.fs.halted {
+		h.fs.mu.Unlock()
+		select {} // the power went off before this fsync completed
+	}
+	h.st.synced = max(h.st.synced, min(upto, h.st.written))
 	h.fs.mu.Unlock()
 	return nil
 }

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,7 @@ func Binary(t testing.TB) string {
 		cmd := exec.Command("go", append(args, "./cmd/edgelog")...)
 		cmd.Dir = root
 		build.out, build.err = cmd.CombinedOutput()
+		trackSources(root)
 	})
 	if build.err != nil {
 		t.Fatalf("building edgelog: %v\n%s", build.err, build.out)
@@ -58,4 +60,27 @@ func moduleRoot() (string, error) {
 		return "", err
 	}
 	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+// trackSources stats every non-test Go file of the module, and go.mod and
+// go.sum. go test records the files a test stats and reruns it when one of
+// them changes, so a cached result is never reused for a binary built from
+// other sources.
+func trackSources(root string) {
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") || name == "go.mod" || name == "go.sum" {
+			_, _ = os.Stat(path)
+		}
+		return nil
+	})
 }

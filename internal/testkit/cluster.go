@@ -222,3 +222,28 @@ func VerifyWAL(t testing.TB, dir string) (string, error) {
 	out, err := exec.CommandContext(ctx, Binary(t), "wal", "verify", dir).CombinedOutput()
 	return string(out), err
 }
+
+// HubAgent is the part of one entry of the hub's /v1/agents the tests read.
+type HubAgent struct {
+	ID          string    `json:"id"`
+	Connected   bool      `json:"connected"`
+	RemoteAddr  string    `json:"remote_addr"`
+	LastContact time.Time `json:"last_contact"`
+	AckedSeq    uint64    `json:"acked_seq"`
+	Merged      uint64    `json:"merged"`
+	Duplicates  uint64    `json:"duplicates"`
+}
+
+// Agent returns what the hub's /v1/agents says about agent id.
+func (h *Hub) Agent(id string) (HubAgent, error) {
+	var all []HubAgent
+	if err := GetJSON("http://"+h.HTTPAddr+"/v1/agents", &all); err != nil {
+		return HubAgent{}, err
+	}
+	for _, a := range all {
+		if a.ID == id {
+			return a, nil
+		}
+	}
+	return HubAgent{}, fmt.Errorf("hub does not know agent %s", id)
+}

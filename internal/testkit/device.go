@@ -1,8 +1,10 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +23,9 @@ type DeviceOptions struct {
 	InFlight int
 	// PayloadSize pads payloads to this many bytes (default: no padding).
 	PayloadSize int
+	// RandomPad pads with random letters instead of dots, so that payloads
+	// do not compress (to fill a slow link).
+	RandomPad bool
 	// Topic is the publish topic (default "telemetry/<id>/seq").
 	Topic string
 	// Persistent keeps one paho client with a persistent session (clean
@@ -32,6 +37,9 @@ type DeviceOptions struct {
 	Persistent bool
 	// AckTimeout bounds the wait for one acknowledgement (default 60s).
 	AckTimeout time.Duration
+	// Interval paces publishing: at most one publish per Interval
+	// (default: as fast as acks allow).
+	Interval time.Duration
 }
 
 // Device is one MQTT client that publishes numbered messages and records,
@@ -206,7 +214,20 @@ func (d *Device) Connected() bool {
 func (d *Device) Publish(ctx context.Context, n int, qos byte) {
 	sem := make(chan struct{}, d.opts.InFlight)
 	var wg sync.WaitGroup
+	var pace <-chan time.Time
+	if d.opts.Interval > 0 {
+		tk := time.NewTicker(d.opts.Interval)
+		defer tk.Stop()
+		pace = tk.C
+	}
 	for i := 0; i < n && ctx.Err() == nil; i++ {
+		if pace != nil && i > 0 {
+			select {
+			case <-pace:
+			case <-ctx.Done():
+				continue
+			}
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -224,7 +245,11 @@ func (d *Device) Publish(ctx context.Context, n int, qos byte) {
 		c := d.next
 		d.next++
 		d.mu.Unlock()
-		tok := client.Publish(d.opts.Topic, qos, false, Payload(d.ID, c, d.opts.PayloadSize))
+		payload := Payload(d.ID, c, d.opts.PayloadSize)
+		if d.opts.RandomPad {
+			randomPad(payload)
+		}
+		tok := client.Publish(d.opts.Topic, qos, false, payload)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -286,7 +311,8 @@ func (d *Device) Failed() int {
 	return d.failed
 }
 
-// Payload is the content of message counter of device id.
+// Payload is the content of message counter of device id (an ID without
+// '.'): "<id>#<counter>", then dots up to size bytes.
 func Payload(id string, counter, size int) []byte {
 	s := fmt.Sprintf("%s#%08d", id, counter)
 	if len(s) < size {
@@ -295,9 +321,23 @@ func Payload(id string, counter, size int) []byte {
 	return []byte(s)
 }
 
-// ParsePayload is the inverse of Payload.
+// randomPad replaces the padding after a payload's first dot with random
+// letters.
+func randomPad(p []byte) {
+	if i := bytes.IndexByte(p, '.'); i >= 0 {
+		for j := i + 1; j < len(p); j++ {
+			p[j] = 'a' + byte(rand.IntN(26))
+		}
+	}
+}
+
+// ParsePayload is the inverse of Payload; the padding starts at the first
+// dot.
 func ParsePayload(b []byte) (id string, counter int, ok bool) {
-	s := strings.TrimRight(string(b), ".")
+	s := string(b)
+	if k := strings.IndexByte(s, '.'); k >= 0 {
+		s = s[:k]
+	}
 	i := strings.LastIndexByte(s, '#')
 	if i < 0 {
 		return "", 0, false

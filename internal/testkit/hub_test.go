@@ -61,3 +61,11 @@ func TestCheckAgentSeqs(t *testing.T) {
 		}
 	}
 }
+
+func TestRandomPadParses(t *testing.T) {
+	p := Payload("gw-3", 17, 64)
+	randomPad(p)
+	if id, c, ok := ParsePayload(p); !ok || id != "gw-3" || c != 17 || len(p) != 64 || strings.Contains(string(p), "..") {
+		t.Fatalf("ParsePayload(%q) = %q %d %v", p, id, c, ok)
+	}
+}
