@@ -123,8 +123,20 @@ func TestKafkaCrashSIGKILL(t *testing.T) {
 			}
 		}()
 	}
+	ackedNow := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
 	for r := 0; r < rounds; r++ {
-		time.Sleep(time.Duration(300+rand.IntN(700)) * time.Millisecond)
+		// Kill only once the restarted hub has acknowledged something, so
+		// every round crashes a hub under acknowledged load however slow
+		// the machine is; then at a random instant after that.
+		before, deadline := ackedNow(), time.Now().Add(2*time.Minute)
+		for ackedNow() == before && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rand.IntN(700)) * time.Millisecond)
 		child.kill()
 		mu.Lock()
 		t.Logf("round %d: killed with %d records acknowledged", r, len(acked))
