@@ -27,8 +27,9 @@ type WatchOptions struct {
 
 // Watch polls the registry file at path until ctx is done (it blocks: run it
 // in its own goroutine) and calls onChange from that goroutine whenever the
-// content changes: with the new registry, or with an error when the new
-// content does not parse — the caller then keeps its previous registry and
+// content changes and has stayed the same for one poll interval (so a file
+// caught mid-write is never applied): with the new registry, or with an
+// error when the new content does not parse — the caller then keeps its previous registry and
 // the next call comes when the content changes again. A missing file is an
 // error too (reported once); the file reappearing is a change.
 func Watch(ctx context.Context, path string, onChange func(*Registry, error)) {
@@ -72,6 +73,12 @@ type watcher struct {
 	known     bool              // digest holds a reported content or the baseline's
 	missing   bool              // the file was missing at the last poll
 	readErr   string            // the read error last reported, "" if none
+	// pending is new content seen once and not reported yet: content is
+	// reported only once two consecutive polls read it unchanged, so a
+	// file caught mid-write (an editor truncating and rewriting it in
+	// place leaves it empty or cut for a moment) is never applied.
+	pending    [sha256.Size]byte
+	hasPending bool
 }
 
 // stat refreshes size and mtime; it reports whether they changed.
@@ -99,7 +106,7 @@ func (w *watcher) poll(force bool) {
 		return
 	}
 	w.missing = false
-	if !changed && !force && w.known {
+	if !changed && !force && w.known && !w.hasPending {
 		return
 	}
 	data, err := readBounded(w.path)
@@ -109,10 +116,16 @@ func (w *watcher) poll(force bool) {
 	}
 	switch {
 	case err == nil && w.known && w.readErr == "" && sum == w.digest:
+		w.hasPending = false // changed back before it settled
 		return
 	case err != nil && w.known && w.readErr == err.Error():
 		return // a read error is reported once, until it changes
 	}
+	if err == nil && (!w.hasPending || sum != w.pending) {
+		w.pending, w.hasPending = sum, true
+		return // report it if the next poll reads the same
+	}
+	w.hasPending = false
 	w.digest, w.known = sum, true
 	if err != nil {
 		w.readErr = err.Error()

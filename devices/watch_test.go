@@ -123,3 +123,47 @@ func TestWatchWithoutBaselineReportsFirstContent(t *testing.T) {
 	}
 	quiet(t, events)
 }
+
+// TestWatchIgnoresAFileCaughtMidWrite: an editor that truncates the registry
+// and rewrites it in place leaves it empty (or cut) for a moment. A poll
+// that reads it then must not apply it — an empty registry would disconnect
+// every device — only content read unchanged by two polls in a row.
+func TestWatchIgnoresAFileCaughtMidWrite(t *testing.T) {
+	h := testHash(t)
+	path := filepath.Join(t.TempDir(), "reg.yaml")
+	full := func(ids ...string) string {
+		s := "devices:\n"
+		for _, id := range ids {
+			s += fmt.Sprintf("  - {id: %s, password-hash: %q}\n", id, h)
+		}
+		return s
+	}
+	writeFile(t, path, full("a"))
+	base, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []watchEvent
+	w := watcher{path: path, good: base, digest: base.Digest(), known: true,
+		onChange: func(r *Registry, err error) { got = append(got, watchEvent{r, err}) }}
+	w.poll(true)
+	if err := os.WriteFile(path, nil, 0o600); err != nil { // truncated, in place
+		t.Fatal(err)
+	}
+	w.poll(false)
+	if err := os.WriteFile(path, []byte(full("a", "b")[:30]), 0o600); err != nil { // half written
+		t.Fatal(err)
+	}
+	w.poll(false)
+	if len(got) != 0 {
+		t.Fatalf("applied content caught mid-write: %d events, first reg=%v err=%v", len(got), got[0].reg, got[0].err)
+	}
+	if err := os.WriteFile(path, []byte(full("a", "b")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.poll(false)
+	w.poll(false)
+	if len(got) != 1 || got[0].err != nil || got[0].reg.Len() != 2 {
+		t.Fatalf("after the write completed: %d events %+v, want one registry of 2 devices", len(got), got)
+	}
+}
