@@ -46,6 +46,10 @@ type Log struct {
 	syncedSeq  atomic.Uint64 // last sequence known durable
 	segGen     atomic.Uint64 // bumped when segments are added or removed
 	stats      counters
+
+	// testHookWaitLock, if set (by tests, before use), runs in waitDurable
+	// between its unlocked check of syncedSeq and taking mu.
+	testHookWaitLock func()
 }
 
 // batch is a group of consecutive records committed with one write.
@@ -270,11 +274,23 @@ func (l *Log) waitDurable(ctx context.Context, seq uint64) error {
 		if l.syncedSeq.Load() >= seq {
 			return nil
 		}
+		if l.testHookWaitLock != nil {
+			l.testHookWaitLock()
+		}
 		l.mu.Lock()
 		if l.failErr != nil {
 			err := l.failErr
 			l.mu.Unlock()
 			return fmt.Errorf("%w: %v", ErrFailed, err)
+		}
+		// Check again under mu: the committer stores syncedSeq before it
+		// takes mu to close and replace syncedCh, so a sync that completed
+		// since the check above is seen here, and otherwise the channel
+		// taken here is the one it will close. Without this a waiter could
+		// take the fresh channel of a sync it missed and wait forever.
+		if l.syncedSeq.Load() >= seq {
+			l.mu.Unlock()
+			return nil
 		}
 		ch := l.syncedCh
 		l.syncWant = true

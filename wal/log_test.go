@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -315,4 +316,43 @@ func TestTruncateFrontDiskFullDropOldest(t *testing.T) {
 		return
 	}
 	t.Fatal("no segment was started in 1000 appends")
+}
+
+// TestSyncNeverMissesItsWakeup: a waiter that read the durable sequence
+// just before the sync covering its record, and took mu just after that
+// sync had replaced the notification channel, used to wait on a channel
+// nothing would close (until some later append) — a Sync or a tailing
+// Reader hanging forever on a quiet log.
+func TestSyncNeverMissesItsWakeup(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{Fsync: FsyncNever})
+	defer l.Close()
+	ctx := context.Background()
+	if _, err := l.AppendAsync(ctx, payloadFor(1), nil); err != nil {
+		t.Fatal(err)
+	}
+	otherSynced := make(chan struct{})
+	var first atomic.Bool
+	l.testHookWaitLock = func() {
+		if first.CompareAndSwap(false, true) {
+			<-otherSynced
+		}
+	}
+	result := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		result <- l.Sync(wctx) // stops in the hook until the other Sync is done
+	}()
+	for !first.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	for l.Durable() == 0 {
+		if err := l.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(otherSynced)
+	if err := <-result; err != nil {
+		t.Fatalf("the waiter that missed the sync: %v", err)
+	}
 }
