@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/edgelog/edgelog/agent"
 	"github.com/edgelog/edgelog/agent/shipper"
 	"github.com/edgelog/edgelog/devices"
 	"github.com/edgelog/edgelog/internal/cli"
 	"github.com/edgelog/edgelog/internal/pki"
+	"github.com/edgelog/edgelog/syncproto/quictransport"
 	"github.com/edgelog/edgelog/wal"
 )
 
@@ -35,9 +37,11 @@ type agentFlags struct {
 	listenMQTT, listenTLS, listenWS      string
 	tlsCert, tlsKey, listenHTTP, devices string
 	fsync, whenFull, logLevel, logFormat string
-	maxDisk, maxPacket                   cli.Bytes
+	maxDisk, maxPacket, maxUploadRate    cli.Bytes
 	maxPending                           int
 	localOnly                            bool
+	// Sync tuning: reconnect backoff cap, QUIC keep-alive and idle timeout.
+	reconnectMax, keepAlive, idleTimeout time.Duration
 }
 
 func agentCommand() cli.Command {
@@ -63,6 +67,10 @@ func runAgent(ctx context.Context, args []string, env *cli.Env) int {
 	fs.StringVar(&f.whenFull, "when-full", "block", "at the quota: block (refuse new publishes) or drop-oldest (drop the oldest unsynced records)")
 	fs.Var(&f.maxPacket, "max-packet-size", "largest MQTT packet accepted")
 	fs.IntVar(&f.maxPending, "max-pending", 1024, "publishes per connection awaiting their commit (MQTT 5 Receive Maximum)")
+	fs.Var(&f.maxUploadRate, "max-upload-rate", "cap on sync upload, bytes per second (e.g. 256KiB; 0: link speed)")
+	fs.DurationVar(&f.reconnectMax, "reconnect-max", 30*time.Second, "longest wait between reconnection attempts to the hub (exponential backoff with full jitter)")
+	fs.DurationVar(&f.keepAlive, "hub-keepalive", 10*time.Second, "QUIC keep-alive period towards the hub")
+	fs.DurationVar(&f.idleTimeout, "hub-idle-timeout", 30*time.Second, "drop the hub connection after this long without a packet, and reconnect")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	if code, ok := cli.ReportParse(cli.Parse(fs, args), env, "agent"); !ok {
@@ -83,7 +91,9 @@ func runAgent(ctx context.Context, args []string, env *cli.Env) int {
 	if f.localOnly {
 		logger.Warn("agent: --local-only: nothing is replicated; records stay in the WAL (bounded by --max-disk)")
 	} else {
-		sc = &shipper.Config{Hub: f.hub, Credentials: creds}
+		if sc, err = f.syncConfig(creds); err != nil {
+			return agentUsage(env, err)
+		}
 	}
 	a, _, err := newAgent(cfg, sc)
 	if err != nil {
@@ -115,6 +125,29 @@ func newAgent(cfg agent.Config, sc *shipper.Config) (*agent.Agent, *shipper.Ship
 	}
 	a.AttachSync(sh)
 	return a, sh, nil
+}
+
+// syncConfig is the shipper's configuration from the sync flags.
+func (f *agentFlags) syncConfig(creds *pki.Bundle) (*shipper.Config, error) {
+	switch {
+	case f.maxUploadRate < 0:
+		return nil, cli.Usagef("max-upload-rate", "must not be negative")
+	case f.reconnectMax <= 0:
+		return nil, cli.Usagef("reconnect-max", "must be positive, got %v", f.reconnectMax)
+	case f.idleTimeout <= 0:
+		return nil, cli.Usagef("hub-idle-timeout", "must be positive, got %v", f.idleTimeout)
+	case f.keepAlive <= 0 || f.keepAlive >= f.idleTimeout:
+		return nil, cli.Usagef("hub-keepalive", "must be positive and shorter than --hub-idle-timeout (%v), got %v", f.idleTimeout, f.keepAlive)
+	}
+	base := time.Second
+	if f.reconnectMax < base {
+		base = f.reconnectMax
+	}
+	return &shipper.Config{
+		Hub: f.hub, Credentials: creds, MaxUploadRate: int64(f.maxUploadRate),
+		BackoffBase: base, BackoffMax: f.reconnectMax,
+		QUIC: quictransport.Config{KeepAlivePeriod: f.keepAlive, MaxIdleTimeout: f.idleTimeout},
+	}, nil
 }
 
 func agentUsage(env *cli.Env, err error) int {

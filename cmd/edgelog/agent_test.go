@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -157,4 +158,34 @@ func writeTestBundle(t *testing.T, dir, agentID string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestAgentSyncFlags: the sync tuning flags reach the shipper, and bad
+// values are usage errors naming the flag.
+func TestAgentSyncFlags(t *testing.T) {
+	ok := agentFlags{hub: "hub:7070", maxUploadRate: 256 << 10, reconnectMax: 5 * time.Second, keepAlive: 2 * time.Second, idleTimeout: 8 * time.Second}
+	sc, err := ok.syncConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Hub != "hub:7070" || sc.MaxUploadRate != 256<<10 || sc.BackoffMax != 5*time.Second || sc.BackoffBase > sc.BackoffMax ||
+		sc.QUIC.KeepAlivePeriod != 2*time.Second || sc.QUIC.MaxIdleTimeout != 8*time.Second {
+		t.Fatalf("shipper config %+v does not carry the flags", sc)
+	}
+	for _, tc := range []struct {
+		edit func(*agentFlags)
+		key  string
+	}{
+		{func(f *agentFlags) { f.maxUploadRate = -1 }, "max-upload-rate"},
+		{func(f *agentFlags) { f.reconnectMax = 0 }, "reconnect-max"},
+		{func(f *agentFlags) { f.idleTimeout = 0 }, "hub-idle-timeout"},
+		{func(f *agentFlags) { f.keepAlive = 9 * time.Second }, "hub-keepalive"},
+	} {
+		f := ok
+		tc.edit(&f)
+		var ue *cli.UsageError
+		if _, err := f.syncConfig(nil); !errors.As(err, &ue) || ue.Key != tc.key {
+			t.Errorf("%s: got %v, want a usage error naming it", tc.key, err)
+		}
+	}
 }
