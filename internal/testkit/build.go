@@ -84,3 +84,40 @@ func trackSources(root string) {
 		return nil
 	})
 }
+
+var tools struct {
+	mu    sync.Mutex
+	paths map[string]string // by package
+}
+
+// Tool builds the main package pkg of this module (e.g.
+// "./internal/testkit/fleetsim") once per test process, without the race
+// detector, and returns the binary's path.
+func Tool(t testing.TB, pkg string) string {
+	t.Helper()
+	tools.mu.Lock()
+	defer tools.mu.Unlock()
+	if p, ok := tools.paths[pkg]; ok {
+		return p
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "edgelog-tool-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", path, pkg)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", pkg, err, out)
+	}
+	trackSources(root)
+	if tools.paths == nil {
+		tools.paths = map[string]string{}
+	}
+	tools.paths[pkg] = path
+	return path
+}
