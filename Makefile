@@ -53,3 +53,17 @@ cross:
 ROUNDS ?= 3
 bench-compare:
 	./benchmarks/run-all.sh -rounds $(ROUNDS)
+
+# fuzz-ci is the fuzzing step of CI (after make test): every fuzz target
+# for FUZZTIME_CI each.
+FUZZTIME_CI ?= 4s
+.PHONY: fuzz-ci soak
+fuzz-ci:
+	./scripts/fuzz-all $(FUZZTIME_CI)
+
+# soak is the release check: the long forms of the reliability suite in
+# tests/ (EDGELOG_SOAK=1) and SOAK_FUZZTIME of fuzzing per target; about
+# two hours on two cores. docs/RELIABILITY.md records its last figures.
+SOAK_FUZZTIME ?= 60s
+soak:
+	./scripts/soak $(SOAK_FUZZTIME)

@@ -128,7 +128,7 @@ func TestHubRestartUnderFleet(t *testing.T) {
 	slices.Sort(back)
 	q := func(p float64) time.Duration { return back[int(p*float64(n-1))].Round(time.Millisecond) }
 	t.Logf("reconnect spread, from the restarted hub's readiness: first %v, median %v, p90 %v, last %v", q(0), q(0.5), q(0.9), q(1))
-	if back[n-1]-back[0] < 100*time.Millisecond {
+	if n >= 10 && back[n-1]-back[0] < 100*time.Millisecond {
 		t.Errorf("all %d agents came back within %v: no jitter in their backoff", n, back[n-1]-back[0])
 	}
 	time.Sleep(pick(3*time.Second, 60*time.Second))

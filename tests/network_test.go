@@ -93,6 +93,9 @@ func TestNetwork(t *testing.T) {
 	// Paced devices with incompressible payloads: the link carries
 	// hundreds of datagrams per subtest.
 	dev := testkit.DeviceOptions{PayloadSize: 250, RandomPad: true, Interval: time.Millisecond}
+	// Devices that publish for minutes in soak mode go slower.
+	long := dev
+	long.Interval = pick(time.Millisecond, 10*time.Millisecond)
 	// impaired publishes perDevice messages from each of 4 devices while
 	// the link has imp, and checks delivery with the impairment still on.
 	impaired := func(name string, imp netchaos.Impairment) {
@@ -123,7 +126,7 @@ func TestNetwork(t *testing.T) {
 	// Blackouts while the devices publish: the agent keeps acknowledging
 	// (the WAL holds the backlog) and catches up when the link returns.
 	t.Run("blackouts", func(t *testing.T) {
-		f := newFleet(t, c.agent.Broker(), "blackouts", 4, dev)
+		f := newFleet(t, c.agent.Broker(), "blackouts", 4, long)
 		f.run(1)
 		outages := pick([]time.Duration{2 * time.Second, 5 * time.Second, 3 * time.Second}, []time.Duration{10 * time.Second, 90 * time.Second, 3 * time.Minute})
 		for _, d := range outages {
@@ -141,7 +144,7 @@ func TestNetwork(t *testing.T) {
 
 	// A link that flaps every few seconds.
 	t.Run("flapping", func(t *testing.T) {
-		f := newFleet(t, c.agent.Broker(), "flapping", 4, dev)
+		f := newFleet(t, c.agent.Broker(), "flapping", 4, long)
 		f.run(1)
 		ctx, cancel := context.WithTimeout(context.Background(), pick(15*time.Second, 3*time.Minute))
 		c.relay.Flap(ctx, 2*time.Second, time.Second+500*time.Millisecond)
@@ -155,7 +158,7 @@ func TestNetwork(t *testing.T) {
 	// The client's address changes mid-stream (a NAT rebinding): QUIC
 	// migrates the connection; the session survives and keeps shipping.
 	t.Run("address-change", func(t *testing.T) {
-		f := newFleet(t, c.agent.Broker(), "rebind", 4, dev)
+		f := newFleet(t, c.agent.Broker(), "rebind", 4, long)
 		before, rebinds := c.reconnects(t), c.relay.Stats().Rebinds
 		f.run(1)
 		n := pick(3, 10)
