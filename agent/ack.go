@@ -16,7 +16,7 @@ import (
 // refuses one the WAL did not take. Success acks are gathered in out and
 // written together (flush) when the batch ends or before anything else is
 // written, so the connection's answers stay in receive order. Runs on the
-// connection's ack goroutine.
+// connection's worker.
 func (c *conn) answer(e *entry, out *ackBuf) {
 	a := c.a
 	if e.err != nil {
@@ -216,19 +216,6 @@ func ackPacket(kind byte, pid uint16, code packets.Code) packets.Packet {
 		pk.Properties.ReasonString = code.Reason
 	}
 	return pk
-}
-
-// deliver re-injects a committed publish into the broker through an inline
-// client carrying the publisher's ID (so no-local subscriptions hold):
-// mochi then retains it and sends it to matching subscribers.
-func (c *conn) deliver(pk *packets.Packet) {
-	if c.injector == nil {
-		c.injector = c.a.server.NewClient(nil, mqtt.LocalListener, c.cl.ID, true)
-		c.injector.Properties.ProtocolVersion = c.cl.Properties.ProtocolVersion
-	}
-	if err := c.a.server.InjectPacket(c.injector, *pk); err != nil {
-		c.a.log.Debug("agent: local delivery failed", "client", c.cl.ID, "topic", pk.TopicName, "err", err)
-	}
 }
 
 // appendWill stores a will mochi sent for a client that went away.

@@ -37,12 +37,13 @@ type Agent struct {
 	http   *http.Server
 	start  time.Time
 
-	conns sync.Map       // *mqtt.Client → *conn
-	acks  sync.WaitGroup // ack goroutines
-	bg    sync.WaitGroup // registry watch
-	q2    qos2Set
-	rt    *retransmits
-	auth  auth
+	conns     sync.Map       // *mqtt.Client → *conn
+	acks      sync.WaitGroup // connection workers
+	injectors sync.Pool      // *mqtt.Client: inline clients for local delivery
+	bg        sync.WaitGroup // registry watch
+	q2        qos2Set
+	rt        *retransmits
+	auth      auth
 
 	rejects rejectLog
 	life    context.Context // cancelled when the agent has stopped
@@ -121,23 +122,20 @@ func newServer(cfg *Config) *mqtt.Server {
 	caps.TopicAliasMaximum = topicAliasMaximum
 	caps.MaximumSessionExpiryInterval = 24 * 60 * 60
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
-	// Each connection (and each re-injecting inline client) gets an outbound
-	// queue of this many packets up front; mochi's 8192 costs 64 KiB per
-	// connection.
-	caps.MaximumClientWritesPending = 2048
+	// Each connection gets an outbound queue of this many packet slots up
+	// front, used only by what it subscribed to.
+	caps.MaximumClientWritesPending = int32(cfg.OutboundQueue)
 	// mochi's own logs are mostly per-connection noise (every EOF is a
 	// warning); the agent logs what matters itself.
 	mlog := cfg.Logger.With("component", "mqtt")
 	mlog = slog.New(levelFilter{h: mlog.Handler(), min: slog.LevelError})
-	// A larger read buffer lets one read syscall take many pipelined
-	// publishes (mochi's default is 2 KiB).
-	return mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mlog, ClientNetReadBufferSize: 16 << 10})
+	return mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mlog, ClientNetReadBufferSize: cfg.ReadBuffer})
 }
 
 func (a *Agent) addListeners() error {
-	ls := []listeners.Listener{listeners.NewTCP(listeners.Config{ID: "mqtt", Address: a.cfg.MQTTAddr})}
+	ls := []listeners.Listener{newTCPListener("mqtt", a.cfg.MQTTAddr, nil)}
 	if a.cfg.TLSAddr != "" {
-		ls = append(ls, listeners.NewTCP(listeners.Config{ID: "mqtt-tls", Address: a.cfg.TLSAddr, TLSConfig: a.cfg.TLSConfig}))
+		ls = append(ls, newTCPListener("mqtt-tls", a.cfg.TLSAddr, a.cfg.TLSConfig))
 	}
 	if a.cfg.WSAddr != "" {
 		ls = append(ls, listeners.NewWebsocket(listeners.Config{ID: "mqtt-ws", Address: a.cfg.WSAddr}))
@@ -257,7 +255,7 @@ func (a *Agent) shutdown(stopSync context.CancelFunc, syncDone <-chan error) {
 	}
 	a.saveHubAcked()
 	// 5. Close the WAL (completes every pending commit callback), then let
-	// the ack goroutines drain.
+	// the connection workers drain.
 	if err := a.wal.Close(); err != nil {
 		a.log.Error("agent: close WAL", "err", err)
 	}

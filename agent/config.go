@@ -75,6 +75,20 @@ type Config struct {
 	// MaxPending bounds a connection's publishes waiting for their commit
 	// (advertised to MQTT 5 clients as Receive Maximum). Default 1024.
 	MaxPending int
+	// ReadBuffer is each connection's read buffer in bytes, allocated for
+	// the connection's lifetime. On the TCP and TLS listeners the socket
+	// itself is read up to 16 KiB at a time, into a buffer borrowed only
+	// once bytes have arrived and returned when they are read, so a small
+	// ReadBuffer costs pipelining clients no read system calls. Default
+	// 2 KiB.
+	ReadBuffer int
+	// OutboundQueue is how many packets may wait to be written to one
+	// client, allocated up front for every connection (8 bytes each). It
+	// bounds how far a local subscriber may fall behind: messages for a
+	// subscriber whose queue is full are dropped (counted in
+	// edgelog_agent_local_dropped_total); publishers are never held up.
+	// Default 1024.
+	OutboundQueue int
 	// Devices, if set, authenticates clients (credentials, certificate
 	// pins) and authorizes their topics; it is reloaded when its file
 	// changes. Without it only anonymous clients connecting from a loopback
@@ -100,6 +114,11 @@ const (
 	defaultMaxPacketSize = 1 << 20
 	maxMaxPacketSize     = 16 << 20
 	defaultMaxPending    = 1024
+	defaultReadBuffer    = 2 << 10
+	minReadBuffer        = 512
+	maxReadBuffer        = 1 << 20
+	defaultOutboundQueue = 1024
+	maxOutboundQueue     = 1 << 16
 	maxMaxPending        = 65535
 	maxSegmentSize       = 64 << 20
 	minSegmentSize       = 4 << 10
@@ -128,6 +147,12 @@ func (c *Config) validate() error {
 	if c.MaxPending == 0 {
 		c.MaxPending = defaultMaxPending
 	}
+	if c.ReadBuffer == 0 {
+		c.ReadBuffer = defaultReadBuffer
+	}
+	if c.OutboundQueue == 0 {
+		c.OutboundQueue = defaultOutboundQueue
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -143,6 +168,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: max packet size %d outside [64, %d]", ErrConfig, c.MaxPacketSize, maxMaxPacketSize)
 	case c.MaxPending < 1 || c.MaxPending > maxMaxPending:
 		return fmt.Errorf("%w: max pending %d outside [1, %d]", ErrConfig, c.MaxPending, maxMaxPending)
+	case c.ReadBuffer < minReadBuffer || c.ReadBuffer > maxReadBuffer:
+		return fmt.Errorf("%w: read buffer %d outside [%d, %d]", ErrConfig, c.ReadBuffer, minReadBuffer, maxReadBuffer)
+	case c.OutboundQueue < 1 || c.OutboundQueue > maxOutboundQueue:
+		return fmt.Errorf("%w: outbound queue %d outside [1, %d]", ErrConfig, c.OutboundQueue, maxOutboundQueue)
 	case c.MaxDisk < 16*int64(c.MaxPacketSize+recordOverhead) || c.MaxDisk < 16*minSegmentSize:
 		return fmt.Errorf("%w: max disk %d too small for packets of %d bytes (need at least 16 packets)", ErrConfig, c.MaxDisk, c.MaxPacketSize)
 	case c.TLSAddr != "" && c.TLSConfig == nil:

@@ -23,10 +23,13 @@ const closedPoll = 100 * time.Millisecond
 
 // conn is the agent's state for one client connection. Its publishes form
 // a queue in receive order: the connection's read goroutine (inside
-// OnPublish) appends entries, the WAL's commit goroutine marks them done in
-// the same order (appends from one connection are sequential, so commit
-// callbacks arrive in queue order), and the ack goroutine (loop) answers
-// the done prefix.
+// OnPacketRead) appends entries, the WAL's commit goroutine marks them done
+// in the same order (appends from one connection are sequential, so commit
+// callbacks arrive in queue order), and the connection's worker (work)
+// answers the done prefix. The worker runs only while the queue is not
+// empty: the push that fills an empty queue starts it, and it exits once
+// it has answered and delivered everything, so an idle connection costs
+// no goroutine of the agent's.
 type conn struct {
 	a   *Agent
 	cl  *mqtt.Client
@@ -39,19 +42,19 @@ type conn struct {
 	// acknowledged, by packet ID), shared with its other connections.
 	cs *clientState
 
-	mu     sync.Mutex
-	q      []entry // mu: publishes not yet answered, in receive order
-	nDone  int     // mu: q[:nDone] are done
-	nQoS   int     // mu: entries in q with QoS > 0
-	nextID uint64  // mu: id of the last entry pushed
-	closed bool    // mu: the connection is gone; exit once q is empty
+	mu       sync.Mutex
+	q        []entry // mu: publishes not yet answered, in receive order
+	nDone    int     // mu: q[:nDone] are done
+	nQoS     int     // mu: entries in q with QoS > 0
+	nextID   uint64  // mu: id of the last entry pushed
+	running  bool    // mu: a worker is running; true whenever q is not empty
+	closed   bool    // mu: the connection is gone
+	detached bool    // mu: cs was detached (once closed and idle)
 
-	wake  chan struct{} // capacity 1: done entries or closure for loop
-	space chan struct{} // capacity 1: loop made room in q
+	wake  chan struct{} // capacity 1: done entries or closure for the worker
+	space chan struct{} // capacity 1: the worker made room in q
 
 	doomed bool // read goroutine: a refusal will close this MQTT 3.1.1 connection
-
-	injector *mqtt.Client // loop: inline client re-injecting committed publishes
 }
 
 // entry is one publish awaiting its answer. An entry is either appended
@@ -72,7 +75,7 @@ type entry struct {
 	dup  bool
 }
 
-// connFor returns cl's conn, creating it (and its ack goroutine) once.
+// connFor returns cl's conn, creating it once.
 func (a *Agent) connFor(cl *mqtt.Client) *conn {
 	if v, ok := a.conns.Load(cl); ok {
 		return v.(*conn)
@@ -87,8 +90,6 @@ func (a *Agent) connFor(cl *mqtt.Client) *conn {
 		a.rt.detach(c.cs)
 		return v.(*conn)
 	}
-	a.acks.Add(1)
-	go c.loop()
 	return c
 }
 
@@ -96,7 +97,7 @@ func (a *Agent) connFor(cl *mqtt.Client) *conn {
 // It reports whether the publish was queued (appended, refused to be
 // answered in order, or recognised as a retransmission); for QoS 2 the
 // caller has marked it in a.q2, and an answered entry releases that mark.
-func (c *conn) publish(pk packets.Packet) bool {
+func (c *conn) publish(pk *packets.Packet) bool {
 	a := c.a
 	if c.doomed {
 		return false // the connection closes once the refusal ahead is answered
@@ -146,8 +147,8 @@ func (c *conn) publish(pk packets.Packet) bool {
 }
 
 // deliverable is the copy of pk the agent re-injects after the commit.
-func deliverable(pk packets.Packet) *packets.Packet {
-	p := pk
+func deliverable(pk *packets.Packet) *packets.Packet {
+	p := *pk
 	p.FixedHeader.Dup = false
 	p.Properties.TopicAlias, p.Properties.TopicAliasFlag = 0, false
 	return &p
@@ -219,12 +220,16 @@ func (c *conn) refuse(e entry, err error) {
 
 func (c *conn) push(e entry) {
 	c.mu.Lock()
-	c.pushLocked(e)
+	start := c.pushLocked(e)
 	c.mu.Unlock()
+	if start {
+		c.startWorker()
+	}
 }
 
-// pushLocked queues e; mu held.
-func (c *conn) pushLocked(e entry) {
+// pushLocked queues e and reports whether the caller must start the
+// worker (after unlocking); mu held. Only the read goroutine pushes.
+func (c *conn) pushLocked(e entry) (start bool) {
 	c.nextID++
 	e.id = c.nextID
 	c.q = append(c.q, e)
@@ -232,6 +237,17 @@ func (c *conn) pushLocked(e entry) {
 		c.nQoS++
 	}
 	c.advance()
+	start = !c.running
+	c.running = true
+	return start
+}
+
+// startWorker runs the worker for a queue that just became non-empty.
+// Called on the read goroutine, so never after shutdown waits for the
+// workers (mochi's Close returns once every read goroutine has ended).
+func (c *conn) startWorker() {
+	c.a.acks.Add(1)
+	go c.work()
 }
 
 // failLast marks the entry just pushed as refused: its append failed, so
@@ -294,46 +310,26 @@ func (c *conn) pending() int {
 	return len(c.q)
 }
 
-// close marks the connection gone; loop exits once everything is answered.
+// close marks the connection gone. Its records' state is detached once
+// everything is answered: now if the queue is empty, else by the worker.
 func (c *conn) close() {
 	c.mu.Lock()
 	c.closed = true
+	detach := c.detachLocked()
 	c.mu.Unlock()
+	if detach {
+		c.a.rt.detach(c.cs)
+	}
 	c.signal(c.wake)
 	c.signal(c.space)
 }
 
-// loop is the connection's ack goroutine: it answers done entries in
-// order and re-injects committed publishes for local subscribers.
-func (c *conn) loop() {
-	defer c.a.acks.Done()
-	defer c.a.rt.detach(c.cs)
-	var batch []entry
-	var out ackBuf
-	for range c.wake {
-		c.mu.Lock()
-		n := c.nDone
-		batch = append(batch[:0], c.q[:n]...)
-		for _, e := range batch {
-			if e.qos > 0 {
-				c.nQoS--
-			}
-		}
-		rest := copy(c.q, c.q[n:])
-		clear(c.q[rest:])
-		c.q, c.nDone = c.q[:rest], 0
-		exit := c.closed && rest == 0
-		c.mu.Unlock()
-		if n > 0 {
-			c.signal(c.space)
-		}
-		for i := range batch {
-			c.answer(&batch[i], &out)
-		}
-		c.flush(&out)
-		clear(batch)
-		if exit {
-			return
-		}
+// detachLocked reports, once, that the connection is closed and idle, so
+// that its clientState can be detached; mu held.
+func (c *conn) detachLocked() bool {
+	if !c.closed || c.running || c.detached {
+		return false
 	}
+	c.detached = true
+	return true
 }

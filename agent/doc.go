@@ -109,11 +109,30 @@
 //     is reached; a file saved for another epoch (a new WAL) is ignored.
 //   - Shutdown: stop intake, answer what is in flight, fsync the WAL, stop
 //     the attached sync (and WAL recovery), close the WAL.
+//   - Memory per connection. mochi gives every connection a reading and a
+//     writing goroutine (about 16 KiB and 4 KiB of stack: the reader's
+//     frames alone exceed 4 KiB while it waits), a read buffer
+//     (Config.ReadBuffer, 2 KiB) and an outbound queue of
+//     Config.OutboundQueue packet slots (1,024: 8 KiB) allocated up front.
+//     The agent adds no goroutine while a connection is idle: its worker
+//     runs from the publish that fills its empty queue until the queue has
+//     stayed empty for 100-200 ms. Sockets are read up to 16 KiB at a
+//     time into a buffer borrowed only once bytes have arrived and returned
+//     when they are read (TCP and TLS listeners), so a pipelining client's
+//     burst takes one read system call. The ingest path passes mochi's 800-byte
+//     packets by pointer so that storing a publish stays within the reading
+//     goroutine's 16 KiB stack.
+//   - Local subscribers that fall behind: each client's outbound queue
+//     holds Config.OutboundQueue packets; what does not fit is dropped for
+//     that subscriber by mochi and counted in
+//     edgelog_agent_local_dropped_total. Publishers are never held up by a
+//     subscriber.
 //
 // Ownership: mochi's read goroutine of a connection is the only appender
 // for that connection; the WAL's commit goroutine only marks entries done;
-// one ack goroutine per connection writes acks and re-injects messages, and
-// settles the records it acknowledges in the client's clientState
-// (clientState.mu), resolving retransmissions queued on other connections
-// (conn.mu, never taken while holding clientState.mu).
+// the connection's worker (at most one at a time, conn.running) writes acks
+// and re-injects messages, and settles the records it acknowledges in the
+// client's clientState (clientState.mu), resolving retransmissions queued
+// on other connections (conn.mu, never taken while holding
+// clientState.mu).
 package agent

@@ -69,16 +69,16 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return write || h.a.canSubscribe(cl, topic)
 }
 
-// OnSessionEstablished starts the connection's ack goroutine; it runs on
-// the connection's read goroutine before any packet after CONNECT is read.
-// A clean session does not forget the client's unacknowledged records: see
+// OnSessionEstablished sets up the connection's state (its worker starts
+// with its first publish); it runs on the connection's read goroutine
+// before any packet after CONNECT is read. A clean session does not forget the client's unacknowledged records: see
 // doc.go on retransmissions.
 func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	h.a.connFor(cl)
 }
 
-// OnDisconnect lets the connection's ack goroutine finish what is in
-// flight and exit.
+// OnDisconnect lets the connection's worker finish what is in flight and
+// exit.
 func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	a := h.a
 	if errors.Is(err, packets.ErrPacketTooLarge) {
@@ -94,11 +94,23 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 // taken (see take) before mochi handles it. A publish the agent would not
 // store closes the connection with a reason (an MQTT 5 DISCONNECT naming
 // it) instead of being dropped silently.
+//
+// The packet is handled through a pointer: this runs on the connection's
+// read goroutine under mochi's deep frames, and copies of the 800-byte
+// packet in the agent's frames would double that goroutine's stack (to 32
+// KiB) for every connection that publishes.
 func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if pk.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
-	reason, err := checkPublish(&pk)
+	err := h.ingest(cl, &pk)
+	return pk, err
+}
+
+// ingest checks a client publish and takes it, leaving in pk what mochi
+// should process.
+func (h *hook) ingest(cl *mqtt.Client, pk *packets.Packet) error {
+	reason, err := checkPublish(pk)
 	if err == nil {
 		return h.take(cl, pk)
 	}
@@ -106,7 +118,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	if reason == reasonProperties {
 		code = packets.ErrImplementationSpecificError
 	}
-	return h.refuse(cl, pk, reason, code, err)
+	return h.refuse(cl, reason, code, err)
 }
 
 // OnPacketEncode advertises the agent's limits in a successful MQTT 5
@@ -130,64 +142,79 @@ func (h *hook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 // acknowledgement, delivery or logging.
 const takenTopic = "$SYS/edgelog/taken"
 
-// take hands a client publish to the ingest path and returns what mochi
-// should process instead. The ingest path takes every publish here rather
-// than in OnPublish: refusing a publish in OnPublish (packets.
+// take hands a client publish to the ingest path and leaves in pk what
+// mochi should process instead. The ingest path takes every publish here
+// rather than in OnPublish: refusing a publish in OnPublish (packets.
 // ErrRejectPacket) costs an allocation of the whole packet in mochi's
 // debug logging, half of all bytes allocated per publish.
 //
-// The invariant: what take returns is never a valid publish that mochi
+// The invariant: what take leaves is never a valid publish that mochi
 // would acknowledge without it being stored. It is either the publish
 // renamed to takenTopic (taken: the agent answers it), a publish that fails
 // mochi's validation (mochi refuses it), or a QoS 2 retransmission of a
 // publish already stored (mochi answers it from its inflight map).
-func (h *hook) take(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *hook) take(cl *mqtt.Client, pk *packets.Packet) error {
 	a := h.a
 	if pk.PublishValidate(topicAliasMaximum) != packets.CodeSuccess {
-		return pk, nil
+		return nil
 	}
 	if pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0 {
 		pk.TopicName = cl.State.TopicAliases.Inbound.Set(pk.Properties.TopicAlias, pk.TopicName)
 		if pk.TopicName == "" {
-			return h.refuse(cl, pk, reasonTopic, packets.ErrTopicAliasInvalid, fmt.Errorf("%w: unknown topic alias %d", ErrInvalidPublish, pk.Properties.TopicAlias))
+			return h.refuse(cl, reasonTopic, packets.ErrTopicAliasInvalid, fmt.Errorf("%w: unknown topic alias %d", ErrInvalidPublish, pk.Properties.TopicAlias))
 		}
 	}
 	qos2 := pk.FixedHeader.Qos == 2
 	if qos2 {
-		if !a.q2.begin(cl.ID, pk.PacketID) {
-			// A retransmission while the first copy is being committed:
-			// that copy's answer sends a PUBREC for this one too.
-			return renamed(pk), nil
-		}
-		if pki, ok := cl.State.Inflight.Get(pk.PacketID); ok && pki.FixedHeader.Type == packets.Pubrec {
-			a.q2.end(cl.ID, pk.PacketID)
-			return pk, nil
-		}
-		if cl.State.Inflight.Len() >= int(a.server.Options.Capabilities.MaximumInflight) {
-			a.q2.end(cl.ID, pk.PacketID)
-			return h.refuse(cl, pk, reasonReceiveMax, packets.ErrReceiveMaximum, fmt.Errorf("%w: %d QoS 2 exchanges unfinished", ErrInvalidPublish, cl.State.Inflight.Len()))
+		if handled, err := h.beginQoS2(cl, pk); handled {
+			return err
 		}
 	}
 	if !a.connFor(cl).publish(pk) && qos2 {
 		a.q2.end(cl.ID, pk.PacketID)
 	}
-	return renamed(pk), nil
+	rename(pk)
+	return nil
 }
 
-// renamed is pk as mochi should see it once the agent has taken it.
-func renamed(pk packets.Packet) packets.Packet {
+// beginQoS2 marks a QoS 2 publish in flight, or handles it (true) if it is
+// a retransmission or exceeds the inflight window. Kept out of take's frame
+// (mochi's inflight lookup copies a whole packet), which is on the stack
+// while a publish is stored.
+//
+//go:noinline
+func (h *hook) beginQoS2(cl *mqtt.Client, pk *packets.Packet) (bool, error) {
+	a := h.a
+	if !a.q2.begin(cl.ID, pk.PacketID) {
+		// A retransmission while the first copy is being committed: that
+		// copy's answer sends a PUBREC for this one too.
+		rename(pk)
+		return true, nil
+	}
+	if pki, ok := cl.State.Inflight.Get(pk.PacketID); ok && pki.FixedHeader.Type == packets.Pubrec {
+		a.q2.end(cl.ID, pk.PacketID)
+		return true, nil
+	}
+	if cl.State.Inflight.Len() >= int(a.server.Options.Capabilities.MaximumInflight) {
+		a.q2.end(cl.ID, pk.PacketID)
+		return true, h.refuse(cl, reasonReceiveMax, packets.ErrReceiveMaximum, fmt.Errorf("%w: %d QoS 2 exchanges unfinished", ErrInvalidPublish, cl.State.Inflight.Len()))
+	}
+	return false, nil
+}
+
+// rename turns pk into what mochi should see once the agent has taken it.
+func rename(pk *packets.Packet) {
 	pk.TopicName = takenTopic
 	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
-	return pk
 }
 
 // refuse closes a connection over a bad publish (with an MQTT 5 DISCONNECT
 // naming code); returning packets.ErrRejectPacket from OnPacketRead makes
 // mochi drop the connection.
-func (h *hook) refuse(cl *mqtt.Client, pk packets.Packet, reason string, code packets.Code, err error) (packets.Packet, error) {
+func (h *hook) refuse(cl *mqtt.Client, reason string, code packets.Code, err error) error {
 	h.a.reject(reason, cl, err)
 	if cl.Properties.ProtocolVersion == 5 {
 		_ = h.a.server.DisconnectClient(cl, code)
 	}
-	return pk, packets.ErrRejectPacket
+	return packets.ErrRejectPacket
 }

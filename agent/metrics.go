@@ -78,6 +78,12 @@ func newMetrics(a *Agent) *metrics {
 			Name: "edgelog_agent_clients_connected",
 			Help: "MQTT clients connected.",
 		}, func() float64 { return float64(atomic.LoadInt64(&a.server.Info.ClientsConnected)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "edgelog_agent_local_dropped_total",
+			Help: "Messages not delivered to a local subscriber because its outbound queue (or its QoS 1/2 inflight window) was full.",
+		}, func() float64 {
+			return float64(atomic.LoadInt64(&a.server.Info.MessagesDropped) + atomic.LoadInt64(&a.server.Info.InflightDropped))
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "edgelog_agent_ready",
 			Help: "1 when the agent accepts publishes.",

@@ -239,11 +239,15 @@ func (cs *clientState) failed(pid uint16, gen uint64) []dupWaiter {
 func (c *conn) retransmission(e entry, sum uint64) bool {
 	c.mu.Lock()
 	gen, durable, ok := c.cs.match(e.pid, sum, dupWaiter{c: c, id: c.nextID + 1})
+	start := false
 	if ok {
 		e.dup, e.gen, e.done = true, gen, durable
-		c.pushLocked(e)
+		start = c.pushLocked(e)
 	}
 	c.mu.Unlock()
+	if start {
+		c.startWorker()
+	}
 	if ok && durable {
 		c.signal(c.wake)
 	}
