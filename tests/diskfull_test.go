@@ -56,10 +56,23 @@ func TestDiskFullBlock(t *testing.T) {
 }
 
 // TestDiskFullDropOldest fills the quota with --when-full drop-oldest while
-// the hub is unreachable, after some records were already synced: the agent
-// keeps acknowledging every publish, and what it reports dropped is exactly
-// what the hub lacks of the acknowledged publishes, the oldest ones.
+// the hub is unreachable, after some records were already synced (and, in
+// the second form, after a SIGKILL and restart of the agent, which then
+// knows the hub's position only from what it saved): the agent keeps
+// acknowledging every publish; the hub's gap count is exactly what it lacks
+// of the acknowledged publishes, the agent's drop count an upper bound of
+// it, and what is missing is each device's oldest unsynced publishes.
 func TestDiskFullDropOldest(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		name := "running"
+		if restart {
+			name = "after-a-crash"
+		}
+		t.Run(name, func(t *testing.T) { dropOldest(t, restart) })
+	}
+}
+
+func dropOldest(t *testing.T, restart bool) {
 	const first = 50
 	c := newNetClusterAgent(t, "gw-drop", 2, testkit.AgentOptions{Args: append(quotaArgs, "--when-full", "drop-oldest")})
 	f := newFleet(t, c.agent.Broker(), "drop", 2, testkit.DeviceOptions{PayloadSize: 500, RandomPad: true})
@@ -71,6 +84,10 @@ func TestDiskFullDropOldest(t *testing.T) {
 	}
 	c.waitSynced(t, 3*time.Minute)
 	c.relay.SetDown(true)
+	if restart {
+		c.agent.Kill()
+		c.agent.RestartReady()
+	}
 	// About three quotas' worth, every one acknowledged.
 	if failed := f.publish(ctx, 800, 1); failed > 0 {
 		t.Fatalf("drop-oldest refused %d publishes", failed)
