@@ -9,8 +9,10 @@
 // client certificate signed by the hub's CA. The agent ID is the
 // certificate's common name; a Hello naming anyone else is refused. QUIC
 // connection migration stays enabled, so a NAT rebinding or a change of
-// interface keeps the session. When the agent holds a session ticket it
-// sends the Hello as 0-RTT data; the hub reads it but answers, and accepts
+// interface keeps the session. Reconnections resume the TLS session. With
+// 0-RTT enabled on the agent (quictransport.Config.ZeroRTT; off by default
+// until quic-go fixes a data race in it) and a session ticket in hand, the
+// agent sends the Hello as 0-RTT data; the hub reads it but answers, and accepts
 // data streams, only once the handshake has completed. A hub that cannot
 // accept the 0-RTT data (it restarted) rejects it, and the agent resends
 // the Hello after the full handshake on the same connection.

@@ -36,6 +36,14 @@ type Config struct {
 	// restarts. Default: derived from the private key of the hub's TLS
 	// certificate.
 	StatelessResetKey *[32]byte
+	// ZeroRTT (agent side) sends the first bytes of a resumed connection as
+	// 0-RTT data, saving one round trip per reconnection. Off by default:
+	// quic-go (v0.65, upstream issue 4303) reads the peer's transport
+	// parameters unsynchronised when a stream is opened before the
+	// handshake completes, a data race the race detector reports. With it
+	// off, Dial returns once the handshake is complete (a resumed session
+	// still skips the certificate exchange). The hub always accepts 0-RTT.
+	ZeroRTT bool
 }
 
 func (c Config) quic(server bool) *quic.Config {

@@ -87,8 +87,9 @@ func (l *Listener) Close() error {
 // Dialer connects an agent to hubs. It keeps a TLS session cache so that
 // reconnections resume with 0-RTT. Safe for concurrent use.
 type Dialer struct {
-	tls *tls.Config
-	cfg *quic.Config
+	tls   *tls.Config
+	cfg   *quic.Config
+	early bool
 }
 
 // NewDialer returns a Dialer. tlsConf is typically pki.Bundle.ClientTLS();
@@ -98,15 +99,19 @@ func NewDialer(tlsConf *tls.Config, cfg Config) *Dialer {
 	if t.ClientSessionCache == nil {
 		t.ClientSessionCache = tls.NewLRUClientSessionCache(4)
 	}
-	return &Dialer{tls: t, cfg: cfg.quic(false)}
+	return &Dialer{tls: t, cfg: cfg.quic(false), early: cfg.ZeroRTT}
 }
 
 // Dial connects to a hub at addr ("host:port") from a fresh UDP socket.
-// It returns as soon as streams can be opened: with a resumed session that
-// is before the handshake completes, and the first bytes written travel as
-// 0-RTT data.
+// It returns once the handshake is complete, or, with Config.ZeroRTT, as
+// soon as streams can be opened: with a resumed session that is before the
+// handshake completes, and the first bytes written travel as 0-RTT data.
 func (d *Dialer) Dial(ctx context.Context, addr string) (*Conn, error) {
-	qc, err := quic.DialAddrEarly(ctx, addr, d.tls, d.cfg)
+	dial := quic.DialAddr
+	if d.early {
+		dial = quic.DialAddrEarly
+	}
+	qc, err := dial(ctx, addr, d.tls, d.cfg)
 	if err != nil {
 		return nil, MapError(err)
 	}
