@@ -12,12 +12,13 @@ import (
 	"github.com/edgelog/edgelog/record"
 )
 
-// answer acknowledges a committed publish and delivers it locally, or
-// refuses one the WAL did not take. Success acks are gathered in out and
-// written together (flush) when the batch ends or before anything else is
-// written, so the connection's answers stay in receive order. Runs on the
-// connection's worker.
-func (c *conn) answer(e *entry, out *ackBuf) {
+// answer acknowledges a committed publish and queues it for local
+// delivery, or refuses one the WAL did not take. Success acks are gathered
+// in out and written together (flush) when the batch ends or before
+// anything else is written, so the connection's answers stay in receive
+// order; deliveries follow the acks (see work). Runs on the connection's
+// worker.
+func (c *conn) answer(e *entry, out *ackBuf, box *outbox) {
 	a := c.a
 	if e.err != nil {
 		if e.qos == 2 {
@@ -32,10 +33,20 @@ func (c *conn) answer(e *entry, out *ackBuf) {
 		c.refused(e)
 		return
 	}
-	// Deliver (and retain) before acknowledging, so that a publisher that
-	// saw its ack finds a retained message in place.
-	if e.pk != nil {
+	switch {
+	case e.pk == nil:
+	case e.pk.FixedHeader.Retain:
+		// Retain before acknowledging, so that a publisher that saw its ack
+		// finds the retained message in place: the acks and deliveries of
+		// the publishes before it first, then this one (mochi retains it
+		// as it delivers it).
+		c.flush(out)
+		for box.pending() > 0 {
+			c.deliver(box.pop())
+		}
 		c.deliver(e.pk)
+	default:
+		box.push(e.pk)
 	}
 	// Count before acknowledging: a client that saw its ack sees the count.
 	if e.dup {

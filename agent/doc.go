@@ -23,7 +23,15 @@
 //     mochi's inflight map).
 //   - Local subscribers receive a publish only after its commit: the agent
 //     re-injects it into the broker (retained messages, wildcards, QoS
-//     0/1/2 and no-local as mochi implements them).
+//     0/1/2 and no-local as mochi implements them). Acks go first: a
+//     connection's publishes are delivered after the write of their acks,
+//     so fan-out to subscribers does not delay acknowledgements, except
+//     that a retained publish is retained (and delivered) before its ack,
+//     so that a publisher that saw the ack finds it retained. Deliveries
+//     keep each connection's receive order. They lag its acks by at most
+//     2·MaxPending publishes; beyond MaxPending waiting, the worker
+//     delivers before it answers again (and the connection's reading waits
+//     once MaxPending publishes await their answer).
 //   - QoS 2: the PUBREC state is kept in mochi's per-session inflight map
 //     (as mochi does itself), so PUBREL/PUBCOMP, session takeover and
 //     resends follow mochi's handling. A QoS 2 publish retransmitted while

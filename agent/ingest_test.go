@@ -68,10 +68,13 @@ func TestPipelinedPublishesShareFsyncs(t *testing.T) {
 }
 
 // TestNoAckBeforeFsyncReturns holds the WAL's fsync and checks that no
-// PUBACK leaves while it is held, and that it leaves once it returns.
+// PUBACK leaves, and no local subscriber gets the publish, while it is
+// held, and that both happen once it returns.
 func TestNoAckBeforeFsyncReturns(t *testing.T) {
 	ffs := faultfs.New()
 	ta := startAgent(t, Config{FS: ffs})
+	sub := dialRaw(t, ta.MQTTAddr(), "watcher", rawOpts{})
+	sub.subscribe(1, packets.Subscription{Filter: "t/#"})
 	c := dialRaw(t, ta.MQTTAddr(), "slow-disk", rawOpts{})
 	gate := make(chan struct{})
 	entered := make(chan struct{}, 1)
@@ -92,20 +95,28 @@ func TestNoAckBeforeFsyncReturns(t *testing.T) {
 	if pk, err := c.read(300 * time.Millisecond); err == nil {
 		t.Fatalf("got packet type %d while the fsync was still running", pk.FixedHeader.Type)
 	}
+	if pk, err := sub.read(100 * time.Millisecond); err == nil {
+		t.Fatalf("subscriber got packet type %d while the fsync was still running", pk.FixedHeader.Type)
+	}
 	released.Store(true)
 	close(gate)
 	c.expect(packets.Puback, 7)
 	if !released.Load() {
 		t.Fatal("PUBACK before fsync returned")
 	}
+	if pk := sub.expect(packets.Publish, 0); string(pk.Payload) != "x" {
+		t.Fatalf("subscriber got %q", pk.Payload)
+	}
 }
 
 // TestFailedFsyncNeverAcks: when fsync fails, an MQTT 3.1.1 client gets no
 // PUBACK and is disconnected; an MQTT 5 client gets a 0x80 reason code;
-// the agent reports itself not ready.
+// the agent reports itself not ready; local subscribers get nothing.
 func TestFailedFsyncNeverAcks(t *testing.T) {
 	ffs := faultfs.New()
 	ta := startAgent(t, Config{FS: ffs})
+	sub := dialRaw(t, ta.MQTTAddr(), "watcher", rawOpts{})
+	sub.subscribe(1, packets.Subscription{Filter: "t/#"})
 	v3 := dialRaw(t, ta.MQTTAddr(), "v3", rawOpts{})
 	v5 := dialRaw(t, ta.MQTTAddr(), "v5", rawOpts{version: 5})
 	ffs.SetSyncFault(0, faultfs.ErrInjected)
@@ -124,5 +135,8 @@ func TestFailedFsyncNeverAcks(t *testing.T) {
 	}
 	if code, _ := httpGet(t, ta.Agent, "/readyz"); code != 503 {
 		t.Errorf("/readyz = %d after a WAL failure, want 503", code)
+	}
+	if pk, err := sub.read(100 * time.Millisecond); err == nil {
+		t.Errorf("a local subscriber got packet type %d (%q) of publishes that were not stored", pk.FixedHeader.Type, pk.Payload)
 	}
 }

@@ -8,34 +8,52 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// work is the connection's worker: it answers done entries in order,
-// re-injecting committed publishes for local subscribers (see answer). It
-// exits once its queue has stayed empty for a whole workerLinger period
-// (see next); the push that next fills the queue starts another.
+// work is the connection's worker: it answers done entries in order, then
+// hands the committed publishes to local subscribers. Acks come first: a
+// batch's acks are written before its publishes are delivered, and
+// delivery stops whenever further entries are done, so fan-out to local
+// subscribers does not hold up acknowledgements. Delivery keeps receive
+// order (outbox is a FIFO; retained publishes wait for it, see answer). It
+// lags acks by at most 2·MaxPending publishes: past MaxPending waiting in
+// the outbox, the worker delivers before it answers again, and the
+// connection's queue (hence its reading) waits for it. Delivery itself
+// never waits for a subscriber: mochi queues each outgoing message (at most
+// Config.OutboundQueue per client) and drops what does not fit.
+//
+// The worker exits once its queue has stayed empty, with everything
+// delivered, for a whole workerLinger period (see next); the push that next
+// fills the queue starts another.
 func (c *conn) work() {
 	defer c.a.acks.Done()
 	var (
 		batch []entry
 		out   ackBuf
+		box   outbox
 	)
 	idle := c.idleTimer()
 	defer idle.t.Stop()
 	for {
 		var ok bool
-		if batch, ok = c.next(batch[:0], true, idle); !ok {
+		if batch, ok = c.next(batch[:0], box.pending() == 0, idle); !ok {
 			return
 		}
 		for i := range batch {
-			c.answer(&batch[i], &out)
+			c.answer(&batch[i], &out, &box)
 		}
 		c.flush(&out)
 		clear(batch)
+		for box.pending() > 0 {
+			c.deliver(box.pop())
+			if box.pending() < c.max && c.answersDue() {
+				break
+			}
+		}
 	}
 }
 
 // next takes the done prefix of the queue into batch. With nothing done it
-// returns an empty batch if wait is false, and otherwise waits for a done
-// entry; once the queue has stayed empty for a
+// returns an empty batch if wait is false (deliveries are waiting), and
+// otherwise waits for a done entry; once the queue has stayed empty for a
 // whole workerLinger period it ends the worker (false). The linger spares
 // a busy connection, whose queue empties at every group commit, a
 // goroutine start per commit.
@@ -118,6 +136,41 @@ func (it *idleTimer) expired() bool {
 // shrinkQueue is the queue capacity above which an idle connection drops
 // its queue's backing array.
 const shrinkQueue = 64
+
+// answersDue reports whether entries are done and waiting for answers.
+func (c *conn) answersDue() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nDone > 0
+}
+
+// outbox holds a worker's committed, acknowledged publishes awaiting local
+// delivery, in receive order.
+type outbox struct {
+	q    []*packets.Packet
+	head int // q[head:] are pending
+}
+
+func (o *outbox) pending() int { return len(o.q) - o.head }
+
+func (o *outbox) push(pk *packets.Packet) {
+	if o.head > 0 && len(o.q) == cap(o.q) {
+		n := copy(o.q, o.q[o.head:])
+		clear(o.q[n:])
+		o.q, o.head = o.q[:n], 0
+	}
+	o.q = append(o.q, pk)
+}
+
+func (o *outbox) pop() *packets.Packet {
+	pk := o.q[o.head]
+	o.q[o.head] = nil
+	o.head++
+	if o.head == len(o.q) {
+		o.q, o.head = o.q[:0], 0
+	}
+	return pk
+}
 
 // deliver re-injects a committed publish into the broker through an inline
 // client carrying the publisher's ID and protocol version (so no-local

@@ -152,6 +152,45 @@ func (ta *testAgent) localDropped(t *testing.T) int {
 	return 0
 }
 
+// TestLocalDeliveryOrder: a pipelining publisher's messages reach a local
+// subscriber in publish order, retained ones included, and a publisher
+// that saw the ack of its last retained message finds it retained.
+func TestLocalDeliveryOrder(t *testing.T) {
+	ta := startAgent(t, Config{})
+	sub := dialRaw(t, ta.MQTTAddr(), "watcher", rawOpts{version: 5})
+	sub.subscribe(1, packets.Subscription{Filter: "order/#", Qos: 0})
+	pub := dialRaw(t, ta.MQTTAddr(), "sensor", rawOpts{})
+	const n = 500
+	var b bytes.Buffer
+	for i := range n {
+		pk := packets.Packet{
+			FixedHeader:     packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: i%50 == 7},
+			ProtocolVersion: 4, TopicName: "order/a", Payload: fmt.Appendf(nil, "%d", i), PacketID: uint16(i + 1),
+		}
+		if err := pk.PublishEncode(&b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub.write(b.Bytes())
+	for i := range n {
+		pub.expect(packets.Puback, uint16(i+1))
+	}
+	late := dialRaw(t, ta.MQTTAddr(), "late", rawOpts{})
+	late.subscribe(1, packets.Subscription{Filter: "order/#", Qos: 0})
+	if pk, err := late.read(waitLong); err != nil || string(pk.Payload) != "457" || !pk.FixedHeader.Retain {
+		t.Fatalf("late subscriber got %q retain=%v (%v), want the last retained message 457", pk.Payload, pk.FixedHeader.Retain, err)
+	}
+	for i := range n {
+		pk, err := sub.read(waitLong)
+		if err != nil {
+			t.Fatalf("subscriber after %d messages: %v", i, err)
+		}
+		if string(pk.Payload) != fmt.Sprint(i) {
+			t.Fatalf("subscriber's message %d is %q", i, pk.Payload)
+		}
+	}
+}
+
 // TestConnectionBufferLimits: the per-connection buffer sizes are checked
 // when the agent is built.
 func TestConnectionBufferLimits(t *testing.T) {
