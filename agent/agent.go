@@ -84,12 +84,15 @@ func New(cfg Config) (*Agent, error) {
 		a.log.Warn("agent: repaired the WAL after an unclean stop", "recovery", fmt.Sprintf("%+v", rec))
 	}
 	a.quota = newQuota(l, cfg.MaxDisk, cfg.WhenFull, a.log)
-	a.loadHubAcked()
+	// The tail is scanned before the saved hub position trims the log: a
+	// record the hub holds may still await its client's ack, and the
+	// client's retransmission of it must be recognised.
 	if n, err := a.scanUnacked(); err != nil {
 		a.log.Warn("agent: could not read the WAL's tail for unacknowledged records; their retransmissions will be stored again", "found", n, "err", err)
 	} else if n > 0 {
 		a.log.Info("agent: remembered the records at the WAL's tail whose clients may retransmit them", "records", n)
 	}
+	a.loadHubAcked()
 	if cfg.Devices != nil {
 		a.auth.reg.Store(cfg.Devices)
 		a.auth.limiter = devices.NewLoginLimiter(devices.LimiterConfig{})

@@ -87,7 +87,8 @@
 //     committed moments before it, so it is in the last segment, or in the
 //     one before after a rotation. The hub's acknowledged sequence is no
 //     bound: the shipper reads a record as soon as it is durable, so the
-//     hub may hold a record its device has not been acknowledged for.
+//     hub may hold a record its device has not been acknowledged for; the
+//     scan runs before the saved hub position trims the restarted log.
 //   - Residual risks. After a restart the previous process's acks are
 //     unknown: a device that received a record's PUBACK, then sent a new
 //     message under the same packet ID with identical topic, QoS, retain
@@ -95,8 +96,11 @@
 //     DUP=1 to the restarted agent, gets it taken for the old record
 //     (acknowledged, its content stored once, not twice). A retransmission
 //     of a record forgotten under the bounds, or one older than the tail
-//     scanned after a restart (a device that stayed away that long), is
-//     stored again (at least once, never lost). An ack written to the socket counts as sent even
+//     scanned after a restart (a device that stayed away that long), or
+//     one whose segment was deleted before a crash because the hub held
+//     everything up to the next segment (a rotation and the hub's ack past
+//     it, both between the record's commit and the crash), is stored
+//     again (at least once, never lost). An ack written to the socket counts as sent even
 //     if the connection then loses it; the retransmission is then a new
 //     publication, as MQTT specifies, and is stored again.
 //   - QoS 2 within one process also relies on mochi: a PUBLISH retransmitted

@@ -214,6 +214,38 @@ func TestRetransmissionAfterRestartIsStoredOnce(t *testing.T) {
 	}
 }
 
+// TestRetransmissionOfSyncedRecordAfterRestartIsStoredOnce: a record the
+// hub already holds may still await its client's ack when the agent stops;
+// the saved hub position trims the restarted agent's log, yet the client's
+// retransmission is recognised and not stored (nor shipped) again.
+func TestRetransmissionOfSyncedRecordAfterRestartIsStoredOnce(t *testing.T) {
+	dir := t.TempDir()
+	ffs := faultfs.New()
+	ta := startAgent(t, Config{DataDir: dir, FS: ffs})
+	g := newSyncGate(t, ffs)
+	a := dialRaw(t, ta.MQTTAddr(), "dev-a", rawOpts{})
+	cutMidCommit(t, ta, g, a, "dev-a", 1, 5, "a1", false)
+	if err := ta.SetHubAcked(ta.WAL().Next() - 1); err != nil {
+		t.Fatal(err)
+	}
+	ta.shutdown()
+
+	ta = startAgent(t, Config{DataDir: dir})
+	if st := ta.Status(); st.Hub.LagRecords != 0 {
+		t.Fatalf("restarted agent reports %d records the hub lacks, want 0", st.Hub.LagRecords)
+	}
+	a = dialRaw(t, ta.MQTTAddr(), "dev-a", rawOpts{})
+	a.publishDup("t/retx", []byte("a1"), 1, 5)
+	a.expect(packets.Puback, 5)
+	if got := metricLine(t, ta.Agent, "edgelog_agent_duplicate_publishes_total"); got != "edgelog_agent_duplicate_publishes_total 1" {
+		t.Errorf("metric %q, want 1 duplicate", got)
+	}
+	ta.shutdown()
+	if got := payloads(readWAL(t, dir)); fmt.Sprint(got) != "[a1]" {
+		t.Fatalf("WAL holds %q, want a1 once", got)
+	}
+}
+
 // TestPahoPersistentSessionRetransmitsOnce: a paho client with a persistent
 // session and a file store loses its connection while a publish is being
 // committed; it reconnects on its own and resends the publish with DUP. The

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -13,9 +12,6 @@ import (
 // (DUP) after reconnecting: a resend of a publish the killed agent had
 // already stored must not be stored again.
 func TestCrashPersistentSessions(t *testing.T) {
-	if os.Getenv("EDGELOG_PERSISTENT_SESSIONS") != "1" {
-		t.Skip("the agent still stores some resends of publishes stored before a crash twice (about one run in four); EDGELOG_PERSISTENT_SESSIONS=1 runs it")
-	}
 	rounds := envInt("EDGELOG_CRASH_ROUNDS", pick(5, 30))
 	r := newRand(t)
 	hub := testkit.StartHub(t, testkit.HubOptions{})
