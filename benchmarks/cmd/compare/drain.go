@@ -17,11 +17,13 @@ import (
 const (
 	drainEdgelog = "edgelog"          // agent → hub over QUIC
 	drainBridge  = "mosquitto-bridge" // Mosquitto bridged to a second Mosquitto
+	drainLeaf    = "nats-leaf"        // NATS leaf node, its stream sourced by a central NATS
 )
 
 var drainName = map[string]string{
 	drainEdgelog: "edgelog agent → hub",
 	drainBridge:  "Mosquitto → bridge → Mosquitto",
+	drainLeaf:    "NATS leaf node → NATS (stream source)",
 }
 
 // drainRun is one outage: a backlog accumulated with the upstream down,
@@ -71,6 +73,9 @@ func runDrain(ctx context.Context, e *env) (*drainResult, error) {
 	if e.missing[kindMosquitto] == "" {
 		systems = append(systems, drainBridge)
 	}
+	if e.missing[kindNATS] == "" {
+		systems = append(systems, drainLeaf)
+	}
 	for _, s := range systems {
 		res.Cells = append(res.Cells, drainCell{System: s})
 	}
@@ -78,10 +83,13 @@ func runDrain(ctx context.Context, e *env) (*drainResult, error) {
 		for i, sys := range systems {
 			var run drainRun
 			var err error
-			if sys == drainEdgelog {
+			switch sys {
+			case drainEdgelog:
 				run, err = drainEdgelogOnce(ctx, e, l)
-			} else {
+			case drainBridge:
 				run, err = drainBridgeOnce(ctx, e, l)
+			default:
+				run, err = drainNATSOnce(ctx, e, l)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("drain %s, round %d: %w", sys, r, err)
@@ -119,6 +127,46 @@ func (lv *live) finish() int {
 	return int(lv.acked.Load())
 }
 
+// fill publishes the backlog to addr (the upstream is down) and records
+// its size and rate.
+func (run *drainRun) fill(ctx context.Context, l loadgen.Load, addr string) error {
+	lr, err := l.Run(ctx, addr)
+	if err != nil {
+		return err
+	}
+	if lr.Errors > 0 {
+		return lr.FirstErr
+	}
+	run.Backlog, run.FillRate = lr.Acked, lr.Rate()
+	return nil
+}
+
+// timeDrain polls every 20 ms from start, the upstream's start, until
+// drained reports the whole backlog upstream or drainLimit has passed,
+// noting when linked first reports the link up; then it stops the live
+// traffic and records the timings and the rate.
+func (run *drainRun) timeDrain(ctx context.Context, start time.Time, lv *live, linked, drained func() bool) {
+	var up time.Time
+	deadline := start.Add(drainLimit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if up.IsZero() && linked() {
+			up = time.Now()
+		}
+		if drained() {
+			run.Complete = true
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	done := time.Now()
+	run.LiveSent = lv.finish()
+	if up.IsZero() {
+		up = done
+	}
+	run.ConnectS, run.DrainS = up.Sub(start).Seconds(), done.Sub(up).Seconds()
+	run.Rate = float64(run.Backlog) / run.DrainS
+}
+
 func drainEdgelogOnce(ctx context.Context, e *env, l loadgen.Load) (drainRun, error) {
 	run := drainRun{LiveRate: drainLiveRate}
 	p, err := startPipeline(ctx, e, true)
@@ -126,14 +174,9 @@ func drainEdgelogOnce(ctx context.Context, e *env, l loadgen.Load) (drainRun, er
 		return run, err
 	}
 	defer p.remove()
-	lr, err := l.Run(ctx, p.agent.MQTTAddr)
-	if err != nil {
+	if err := run.fill(ctx, l, p.agent.MQTTAddr); err != nil {
 		return run, err
 	}
-	if lr.Errors > 0 {
-		return run, lr.FirstErr
-	}
-	run.Backlog, run.FillRate = lr.Acked, lr.Rate()
 	next, err := p.agent.Metric(ctx, "edgelog_agent_wal_next_seq")
 	if err != nil {
 		return run, err
@@ -149,25 +192,10 @@ func drainEdgelogOnce(ctx context.Context, e *env, l loadgen.Load) (drainRun, er
 		lv.finish()
 		return run, err
 	}
-	var up time.Time
-	deadline := start.Add(drainLimit)
-	for time.Now().Before(deadline) {
-		if up.IsZero() && p.connected(ctx) {
-			up = time.Now()
-		}
-		if acked, err := p.hubAcked(ctx); err == nil && acked >= backlogEnd {
-			run.Complete = true
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	done := time.Now()
-	run.LiveSent = lv.finish()
-	if up.IsZero() {
-		up = done
-	}
-	run.ConnectS, run.DrainS = up.Sub(start).Seconds(), done.Sub(up).Seconds()
-	run.Rate = float64(run.Backlog) / run.DrainS
+	run.timeDrain(ctx, start, lv, func() bool { return p.connected(ctx) }, func() bool {
+		acked, err := p.hubAcked(ctx)
+		return err == nil && acked >= backlogEnd
+	})
 	next, err = p.agent.Metric(ctx, "edgelog_agent_wal_next_seq")
 	if err != nil {
 		return run, err
@@ -207,14 +235,9 @@ func drainBridgeOnce(ctx context.Context, e *env, l loadgen.Load) (drainRun, err
 	if err := waitMQTT(ctx, edge); err != nil {
 		return run, err
 	}
-	lr, err := l.Run(ctx, edge.MQTTAddr)
-	if err != nil {
+	if err := run.fill(ctx, l, edge.MQTTAddr); err != nil {
 		return run, err
 	}
-	if lr.Errors > 0 {
-		return run, lr.FirstErr
-	}
-	run.Backlog, run.FillRate = lr.Acked, lr.Rate()
 	run.Load1 = stats.LoadAvg()
 	lv := startLive(ctx, edge.MQTTAddr, l.Size)
 	start := time.Now()

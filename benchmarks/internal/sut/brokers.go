@@ -94,11 +94,18 @@ func Mosquitto(dir string, o MosquittoOptions) (*System, error) {
 
 // NATSOptions configure NATS beyond the suite's defaults.
 type NATSOptions struct {
-	MQTT []string // more lines of the mqtt { } block, e.g. `ack_wait: "5s"`
+	MQTT       []string // more lines of the mqtt { } block, e.g. `ack_wait: "5s"`
+	NoMQTT     bool     // no MQTT listener (MQTTAddr empty)
+	ServerName string   // "" means bench
+	Domain     string   // JetStream domain ("" none); its API is then also $JS.<Domain>.API
+	LeafListen bool     // accept leaf-node connections on LeafAddr
+	LeafRemote string   // connect as a leaf node to this leaf-node address
 }
 
-// NATS is a NATS server with JetStream (file storage under dir) and its
-// MQTT listener; HTTPAddr serves its monitoring endpoints (/jsz).
+// NATS is a NATS server with JetStream (file storage under dir, the file
+// store's default sync: every 2 minutes and when a block is full) and its
+// MQTT listener; HTTPAddr serves its monitoring endpoints (/jsz), NATSAddr
+// is its client port.
 func NATS(dir string, o NATSOptions) (*System, error) {
 	s, err := newSystem("NATS", dir)
 	if err != nil {
@@ -113,8 +120,30 @@ func NATS(dir string, o NATSOptions) (*System, error) {
 		return nil, err
 	}
 	s.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", mp)
-	conf := fmt.Sprintf("listen: 127.0.0.1:%d\nhttp: %q\nserver_name: bench\njetstream { store_dir: %q }\nmqtt {\n  listen: %q\n  %s\n}\n",
-		np, s.HTTPAddr, filepath.Join(dir, "js"), s.MQTTAddr, strings.Join(o.MQTT, "\n  "))
+	s.NATSAddr = fmt.Sprintf("127.0.0.1:%d", np)
+	js := fmt.Sprintf("store_dir: %q", filepath.Join(dir, "js"))
+	if o.Domain != "" {
+		js += fmt.Sprintf(", domain: %q", o.Domain)
+	}
+	conf := fmt.Sprintf("listen: %s\nhttp: %q\nserver_name: %q\njetstream { %s }\n",
+		s.NATSAddr, s.HTTPAddr, cmpOr(o.ServerName, "bench"), js)
+	if o.LeafListen {
+		lp, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		s.LeafAddr = fmt.Sprintf("127.0.0.1:%d", lp)
+		conf += fmt.Sprintf("leafnodes { listen: %q }\n", s.LeafAddr)
+	}
+	if o.LeafRemote != "" {
+		// Reconnect attempts every second (the default) while the hub is down.
+		conf += fmt.Sprintf("leafnodes { remotes: [ { url: %q } ] }\n", "nats-leaf://"+o.LeafRemote)
+	}
+	if o.NoMQTT {
+		s.MQTTAddr = ""
+	} else {
+		conf += fmt.Sprintf("mqtt {\n  listen: %q\n  %s\n}\n", s.MQTTAddr, strings.Join(o.MQTT, "\n  "))
+	}
 	path := filepath.Join(dir, "nats.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err

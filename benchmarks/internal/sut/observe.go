@@ -114,6 +114,27 @@ func ParseMetric(b []byte, name string) (float64, error) {
 // StreamMessages reads, from a NATS server's monitoring endpoint, the
 // message count of every JetStream stream.
 func (s *System) StreamMessages(ctx context.Context) (map[string]uint64, error) {
+	st, err := s.Streams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]uint64, len(st))
+	for name, v := range st {
+		out[name] = v.Messages
+	}
+	return out, nil
+}
+
+// StreamState is what a NATS server's /jsz says of one stream.
+type StreamState struct {
+	Messages  uint64
+	Bytes     uint64
+	Consumers int
+}
+
+// Streams reads, from a NATS server's monitoring endpoint, the state of
+// every JetStream stream.
+func (s *System) Streams(ctx context.Context) (map[string]StreamState, error) {
 	b, err := httpGet(ctx, "http://"+s.HTTPAddr+"/jsz?accounts=true&streams=true")
 	if err != nil {
 		return nil, err
@@ -121,14 +142,17 @@ func (s *System) StreamMessages(ctx context.Context) (map[string]uint64, error) 
 	return ParseJSZ(b)
 }
 
-// ParseJSZ reads stream message counts from a NATS /jsz?streams=true reply.
-func ParseJSZ(b []byte) (map[string]uint64, error) {
+// ParseJSZ reads stream states from a NATS /jsz?streams=true reply; a
+// stream of the same name in several accounts is summed.
+func ParseJSZ(b []byte) (map[string]StreamState, error) {
 	var z struct {
 		Accounts []struct {
 			Streams []struct {
 				Name  string `json:"name"`
 				State struct {
-					Messages uint64 `json:"messages"`
+					Messages  uint64 `json:"messages"`
+					Bytes     uint64 `json:"bytes"`
+					Consumers int    `json:"consumer_count"`
 				} `json:"state"`
 			} `json:"stream_detail"`
 		} `json:"account_details"`
@@ -136,10 +160,14 @@ func ParseJSZ(b []byte) (map[string]uint64, error) {
 	if err := json.Unmarshal(b, &z); err != nil {
 		return nil, fmt.Errorf("sut: /jsz: %w", err)
 	}
-	out := map[string]uint64{}
+	out := map[string]StreamState{}
 	for _, a := range z.Accounts {
 		for _, st := range a.Streams {
-			out[st.Name] += st.State.Messages
+			v := out[st.Name]
+			v.Messages += st.State.Messages
+			v.Bytes += st.State.Bytes
+			v.Consumers += st.State.Consumers
+			out[st.Name] = v
 		}
 	}
 	return out, nil

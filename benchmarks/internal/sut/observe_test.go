@@ -35,9 +35,10 @@ func TestParseMetric(t *testing.T) {
 func TestParseJSZ(t *testing.T) {
 	body := []byte(`{"server_id":"x","account_details":[{"name":"$G","stream_detail":[
 		{"name":"$MQTT_msgs","state":{"messages":1234,"bytes":99}},
-		{"name":"$MQTT_sess","state":{"messages":2}}]}]}`)
+		{"name":"$MQTT_sess","state":{"messages":2,"consumer_count":3}}]}]}`)
 	got, err := ParseJSZ(body)
-	if err != nil || got["$MQTT_msgs"] != 1234 || got["$MQTT_sess"] != 2 {
+	want := StreamState{Messages: 1234, Bytes: 99}
+	if err != nil || got["$MQTT_msgs"] != want || got["$MQTT_sess"] != (StreamState{Messages: 2, Consumers: 3}) {
 		t.Fatalf("ParseJSZ = %v, %v", got, err)
 	}
 	if _, err := ParseJSZ([]byte("<html>")); err == nil {

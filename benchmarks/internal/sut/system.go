@@ -25,6 +25,8 @@ type System struct {
 	Dir      string // all its state; removed by Remove
 	MQTTAddr string // MQTT listener (empty for the hub)
 	HTTPAddr string // edgelog /metrics or NATS monitoring ("" if none)
+	NATSAddr string // NATS: client port
+	LeafAddr string // NATS: leaf-node port ("" if it accepts none)
 	Bin      string
 	Args     []string
 
