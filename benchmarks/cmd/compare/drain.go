@@ -23,7 +23,7 @@ const (
 var drainName = map[string]string{
 	drainEdgelog: "edgelog agent → hub",
 	drainBridge:  "Mosquitto → bridge → Mosquitto",
-	drainLeaf:    "NATS leaf node → NATS (stream source)",
+	drainLeaf:    "NATS leaf → NATS",
 }
 
 // drainRun is one outage: a backlog accumulated with the upstream down,
