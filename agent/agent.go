@@ -58,6 +58,7 @@ type Agent struct {
 	syncer Syncer
 
 	savedHubAcked atomic.Uint64 // last hub acknowledgement written to hubAckedFile
+	writeTimeouts atomic.Int64  // client writes that hit Config.WriteTimeout
 }
 
 // New opens the WAL (repairing a torn tail), binds the MQTT and HTTP
@@ -136,9 +137,10 @@ func newServer(cfg *Config) *mqtt.Server {
 }
 
 func (a *Agent) addListeners() error {
-	ls := []listeners.Listener{newTCPListener("mqtt", a.cfg.MQTTAddr, nil)}
+	stalls := writeStalls{timeout: a.cfg.WriteTimeout, count: &a.writeTimeouts}
+	ls := []listeners.Listener{newTCPListener("mqtt", a.cfg.MQTTAddr, nil, stalls)}
 	if a.cfg.TLSAddr != "" {
-		ls = append(ls, newTCPListener("mqtt-tls", a.cfg.TLSAddr, a.cfg.TLSConfig))
+		ls = append(ls, newTCPListener("mqtt-tls", a.cfg.TLSAddr, a.cfg.TLSConfig, stalls))
 	}
 	if a.cfg.WSAddr != "" {
 		ls = append(ls, listeners.NewWebsocket(listeners.Config{ID: "mqtt-ws", Address: a.cfg.WSAddr}))

@@ -86,9 +86,16 @@ type Config struct {
 	// client, allocated up front for every connection (8 bytes each). It
 	// bounds how far a local subscriber may fall behind: messages for a
 	// subscriber whose queue is full are dropped (counted in
-	// edgelog_agent_local_dropped_total); publishers are never held up.
-	// Default 1024.
+	// edgelog_agent_local_dropped_total). Default 1024.
 	OutboundQueue int
+	// WriteTimeout disconnects a client whose connection takes no bytes
+	// for this long while the agent writes to it (TCP and TLS listeners):
+	// a subscriber that stopped reading. mochi holds a client's lock while
+	// writing to it and takes it to deliver a QoS 1/2 message, so such a
+	// subscriber holds up the acknowledgements of every publisher whose
+	// messages it matches, for at most this long. Counted in
+	// edgelog_agent_write_timeouts_total. Default 10s.
+	WriteTimeout time.Duration
 	// Devices, if set, authenticates clients (credentials, certificate
 	// pins) and authorizes their topics; it is reloaded when its file
 	// changes. Without it only anonymous clients connecting from a loopback
@@ -118,6 +125,8 @@ const (
 	minReadBuffer        = 512
 	maxReadBuffer        = 1 << 20
 	defaultOutboundQueue = 1024
+	defaultWriteTimeout  = 10 * time.Second
+	minWriteTimeout      = 100 * time.Millisecond
 	maxOutboundQueue     = 1 << 16
 	maxMaxPending        = 65535
 	maxSegmentSize       = 64 << 20
@@ -153,6 +162,9 @@ func (c *Config) validate() error {
 	if c.OutboundQueue == 0 {
 		c.OutboundQueue = defaultOutboundQueue
 	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = defaultWriteTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -172,6 +184,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: read buffer %d outside [%d, %d]", ErrConfig, c.ReadBuffer, minReadBuffer, maxReadBuffer)
 	case c.OutboundQueue < 1 || c.OutboundQueue > maxOutboundQueue:
 		return fmt.Errorf("%w: outbound queue %d outside [1, %d]", ErrConfig, c.OutboundQueue, maxOutboundQueue)
+	case c.WriteTimeout < minWriteTimeout:
+		return fmt.Errorf("%w: write timeout %v below %v", ErrConfig, c.WriteTimeout, minWriteTimeout)
 	case c.MaxDisk < 16*int64(c.MaxPacketSize+recordOverhead) || c.MaxDisk < 16*minSegmentSize:
 		return fmt.Errorf("%w: max disk %d too small for packets of %d bytes (need at least 16 packets)", ErrConfig, c.MaxDisk, c.MaxPacketSize)
 	case c.TLSAddr != "" && c.TLSConfig == nil:

@@ -137,8 +137,14 @@
 //   - Local subscribers that fall behind: each client's outbound queue
 //     holds Config.OutboundQueue packets; what does not fit is dropped for
 //     that subscriber by mochi and counted in
-//     edgelog_agent_local_dropped_total. Publishers are never held up by a
-//     subscriber.
+//     edgelog_agent_local_dropped_total. A subscriber that stops reading
+//     altogether fills its socket; mochi then holds its client lock in
+//     the blocked write, and delivering a QoS 1/2 message to it takes that
+//     lock, so it would hold up the acknowledgements of every publisher it
+//     matches. The TCP/TLS connections therefore close once a write has
+//     taken no bytes for Config.WriteTimeout (10 s by default; counted in
+//     edgelog_agent_write_timeouts_total), which bounds that hold-up. (The
+//     WebSocket listener is mochi's and has no such timeout.)
 //
 // Ownership: mochi's read goroutine of a connection is the only appender
 // for that connection; the WAL's commit goroutine only marks entries done;

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
@@ -27,6 +28,7 @@ type tcpListener struct {
 	id, address string
 	tlsConfig   *tls.Config
 	pool        sync.Pool // *[]byte of burstSize
+	stalls      writeStalls
 
 	ln  net.Listener // set by Init, before Serve and Close
 	end atomic.Bool
@@ -34,8 +36,8 @@ type tcpListener struct {
 
 var _ listeners.Listener = (*tcpListener)(nil)
 
-func newTCPListener(id, address string, tlsConfig *tls.Config) *tcpListener {
-	l := &tcpListener{id: id, address: address, tlsConfig: tlsConfig}
+func newTCPListener(id, address string, tlsConfig *tls.Config, stalls writeStalls) *tcpListener {
+	l := &tcpListener{id: id, address: address, tlsConfig: tlsConfig, stalls: stalls}
 	l.pool.New = func() any { b := make([]byte, burstSize); return &b }
 	return l
 }
@@ -56,7 +58,7 @@ func (l *tcpListener) Init(*slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	l.ln = burstListener{Listener: ln, pool: &l.pool}
+	l.ln = burstListener{Listener: ln, pool: &l.pool, stalls: l.stalls}
 	if l.tlsConfig != nil {
 		l.ln = tls.NewListener(l.ln, l.tlsConfig)
 	}
@@ -92,7 +94,8 @@ func (l *tcpListener) Close(closeClients listeners.CloseFn) {
 // burstListener makes burstConns.
 type burstListener struct {
 	net.Listener
-	pool *sync.Pool
+	pool   *sync.Pool
+	stalls writeStalls
 }
 
 func (l burstListener) Accept() (net.Conn, error) {
@@ -100,7 +103,7 @@ func (l burstListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	bc := &burstConn{Conn: c, pool: l.pool}
+	bc := &burstConn{Conn: c, pool: l.pool, stalls: l.stalls}
 	if sc, ok := c.(syscall.Conn); ok && rawReads {
 		bc.raw, _ = sc.SyscallConn()
 	}
@@ -115,10 +118,11 @@ func (l burstListener) Accept() (net.Conn, error) {
 // called by one goroutine (the connection's reader).
 type burstConn struct {
 	net.Conn
-	raw  syscall.RawConn // nil: plain reads
-	pool *sync.Pool
-	buf  *[]byte // borrowed; (*buf)[r:w] are unread (nil: none)
-	r, w int
+	raw    syscall.RawConn // nil: plain reads
+	pool   *sync.Pool
+	buf    *[]byte // borrowed; (*buf)[r:w] are unread (nil: none)
+	r, w   int
+	stalls writeStalls
 }
 
 func (c *burstConn) Read(p []byte) (int, error) {
@@ -165,4 +169,33 @@ func (c *burstConn) fill() error {
 		return io.EOF
 	}
 	return nil
+}
+
+// writeStalls is the write timeout of a listener's connections and the
+// counter of writes that hit it.
+type writeStalls struct {
+	timeout time.Duration
+	count   *atomic.Int64
+}
+
+// Write writes p. Once the connection has taken no bytes for the write
+// timeout (a peer that stopped reading) it closes the connection, which
+// ends the client (mochi ignores write errors; its read then fails). A
+// slow peer that keeps taking bytes is never cut off. Writes to one
+// connection are serialised by mochi's client lock.
+func (c *burstConn) Write(p []byte) (int, error) {
+	written := 0
+	for {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.stalls.timeout))
+		n, err := c.Conn.Write(p[written:])
+		written += n
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return written, err
+		}
+		if n == 0 {
+			c.stalls.count.Add(1)
+			_ = c.Conn.Close()
+			return written, err
+		}
+	}
 }

@@ -84,6 +84,10 @@ func newMetrics(a *Agent) *metrics {
 		}, func() float64 {
 			return float64(atomic.LoadInt64(&a.server.Info.MessagesDropped) + atomic.LoadInt64(&a.server.Info.InflightDropped))
 		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "edgelog_agent_write_timeouts_total",
+			Help: "Clients disconnected because a write to them made no progress for the write timeout (subscribers that stopped reading).",
+		}, func() float64 { return float64(a.writeTimeouts.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "edgelog_agent_ready",
 			Help: "1 when the agent accepts publishes.",

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,44 +77,20 @@ func TestIdleConnectionsHoldNoWorker(t *testing.T) {
 	}
 }
 
-// TestSlowSubscriberDoesNotStallAcks: a local subscriber that stops
+// TestSlowSubscriberDoesNotStallAcks: a local QoS 0 subscriber that stops
 // reading neither delays nor blocks publishers' acknowledgements; what
 // does not fit its outbound queue is dropped for it (counted), and what it
 // does get is in publish order.
 func TestSlowSubscriberDoesNotStallAcks(t *testing.T) {
-	ta := startAgent(t, Config{OutboundQueue: 16})
+	ta := startAgent(t, Config{OutboundQueue: 16, WriteTimeout: 10 * time.Minute})
 	sub := dialRaw(t, ta.MQTTAddr(), "stalled-dashboard", rawOpts{})
-	sub.subscribe(1, packets.Subscription{Filter: "load/#", Qos: 1})
+	sub.subscribe(1, packets.Subscription{Filter: "load/#", Qos: 0})
 	// From here on the subscriber reads nothing until every publish is
 	// acknowledged: its socket buffers fill, then its queue.
-
-	const n, size = 4000, 4 << 10 // 16 MB, far more than socket buffers hold
-	pub := dialRaw(t, ta.MQTTAddr(), "busy-device", rawOpts{})
-	writeErr := make(chan error, 1)
-	go func() {
-		var b bytes.Buffer
-		payload := make([]byte, size)
-		for i := range n {
-			binary.BigEndian.PutUint32(payload, uint32(i))
-			b.Write(pub.encodePublish("load/x", payload, 1, uint16(i%60000+1), packets.Properties{}))
-			if b.Len() > 256<<10 || i == n-1 {
-				if _, err := pub.conn.Write(b.Bytes()); err != nil {
-					writeErr <- err
-					return
-				}
-				b.Reset()
-			}
-		}
-		writeErr <- nil
-	}()
-	for i := range n {
-		pub.expect(packets.Puback, uint16(i%60000+1))
-	}
-	if err := <-writeErr; err != nil {
-		t.Fatal(err)
-	}
+	const n = 4000
+	publishFlood(t, ta, n)
 	if ta.localDropped(t) == 0 {
-		t.Fatalf("no drop counted for a subscriber that read nothing of %d MB", n*size>>20)
+		t.Fatalf("no drop counted for a subscriber that read nothing of %d MB", n*floodSize>>20)
 	}
 
 	// The subscriber catches up: what it gets is in order, with gaps, and
@@ -135,6 +113,66 @@ func TestSlowSubscriberDoesNotStallAcks(t *testing.T) {
 	}
 	if dropped := ta.localDropped(t); got == 0 || got+dropped != n {
 		t.Errorf("subscriber got %d messages and %d were counted as dropped, of %d", got, dropped, n)
+	}
+}
+
+// TestStalledQoS1SubscriberIsDisconnected: a QoS 1 subscriber that stops
+// reading holds up the publishers it matches only until the write
+// timeout: it is then disconnected (and counted), and every publish is
+// acknowledged.
+func TestStalledQoS1SubscriberIsDisconnected(t *testing.T) {
+	// Its queue holds every message: nothing is dropped before its socket.
+	ta := startAgent(t, Config{OutboundQueue: 8192, WriteTimeout: 500 * time.Millisecond})
+	sub := dialRaw(t, ta.MQTTAddr(), "stalled-dashboard", rawOpts{})
+	sub.subscribe(1, packets.Subscription{Filter: "load/#", Qos: 1})
+	// A small receive buffer: its socket fills before mochi's inflight
+	// window for it does.
+	if err := sub.conn.(*net.TCPConn).SetReadBuffer(4 << 10); err != nil {
+		t.Fatal(err)
+	}
+	publishFlood(t, ta, 4000)
+	if got := metricLine(t, ta.Agent, "edgelog_agent_write_timeouts_total"); got == "edgelog_agent_write_timeouts_total 0" || got == "" {
+		t.Fatalf("metric %q, want a write timeout counted", got)
+	}
+	waitFor(t, "the stalled subscriber to be disconnected", func() bool {
+		cl, ok := ta.server.Clients.Get("stalled-dashboard")
+		return !ok || cl.Closed()
+	})
+	if cl, ok := ta.server.Clients.Get("busy-device"); !ok || cl.Closed() {
+		t.Fatal("the publisher was disconnected too")
+	}
+}
+
+const floodSize = 4 << 10
+
+// publishFlood publishes n QoS 1 messages of floodSize bytes on load/x
+// (far more than socket buffers hold) from a pipelining client and waits
+// for every PUBACK, in order.
+func publishFlood(t *testing.T, ta *testAgent, n int) {
+	t.Helper()
+	pub := dialRaw(t, ta.MQTTAddr(), "busy-device", rawOpts{})
+	writeErr := make(chan error, 1)
+	go func() {
+		var b bytes.Buffer
+		payload := make([]byte, floodSize)
+		for i := range n {
+			binary.BigEndian.PutUint32(payload, uint32(i))
+			b.Write(pub.encodePublish("load/x", payload, 1, uint16(i%60000+1), packets.Properties{}))
+			if b.Len() > 256<<10 || i == n-1 {
+				if _, err := pub.conn.Write(b.Bytes()); err != nil {
+					writeErr <- err
+					return
+				}
+				b.Reset()
+			}
+		}
+		writeErr <- nil
+	}()
+	for i := range n {
+		pub.expect(packets.Puback, uint16(i%60000+1))
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -177,8 +215,22 @@ func TestLocalDeliveryOrder(t *testing.T) {
 	}
 	late := dialRaw(t, ta.MQTTAddr(), "late", rawOpts{})
 	late.subscribe(1, packets.Subscription{Filter: "order/#", Qos: 0})
-	if pk, err := late.read(waitLong); err != nil || string(pk.Payload) != "457" || !pk.FixedHeader.Retain {
-		t.Fatalf("late subscriber got %q retain=%v (%v), want the last retained message 457", pk.Payload, pk.FixedHeader.Retain, err)
+	// Deliveries lag acks: live messages after 457 may reach it before the
+	// retained one, which must be 457.
+	for {
+		pk, err := late.read(waitLong)
+		if err != nil {
+			t.Fatalf("late subscriber: %v before the retained message", err)
+		}
+		if pk.FixedHeader.Retain {
+			if string(pk.Payload) != "457" {
+				t.Fatalf("late subscriber got retained message %q, want the last retained one, 457", pk.Payload)
+			}
+			break
+		}
+		if i, _ := strconv.Atoi(string(pk.Payload)); i <= 457 {
+			t.Fatalf("late subscriber got live message %q, published before it subscribed", pk.Payload)
+		}
 	}
 	for i := range n {
 		pk, err := sub.read(waitLong)

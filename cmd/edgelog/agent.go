@@ -42,6 +42,7 @@ type agentFlags struct {
 	localOnly                            bool
 	// Sync tuning: reconnect backoff cap, QUIC keep-alive and idle timeout.
 	reconnectMax, keepAlive, idleTimeout time.Duration
+	writeTimeout                         time.Duration
 }
 
 func agentCommand() cli.Command {
@@ -67,6 +68,7 @@ func runAgent(ctx context.Context, args []string, env *cli.Env) int {
 	fs.StringVar(&f.whenFull, "when-full", "block", "at the quota: block (refuse new publishes) or drop-oldest (drop the oldest unsynced records)")
 	fs.Var(&f.maxPacket, "max-packet-size", "largest MQTT packet accepted")
 	fs.IntVar(&f.maxPending, "max-pending", 1024, "publishes per connection awaiting their commit (MQTT 5 Receive Maximum)")
+	fs.DurationVar(&f.writeTimeout, "write-timeout", 10*time.Second, "disconnect a client that takes no bytes for this long while the agent writes to it (a subscriber that stopped reading)")
 	fs.Var(&f.maxUploadRate, "max-upload-rate", "cap on sync upload, bytes per second (e.g. 256KiB; 0: link speed)")
 	fs.DurationVar(&f.reconnectMax, "reconnect-max", 30*time.Second, "longest wait between reconnection attempts to the hub (exponential backoff with full jitter)")
 	fs.DurationVar(&f.keepAlive, "hub-keepalive", 10*time.Second, "QUIC keep-alive period towards the hub")
@@ -176,7 +178,7 @@ func (f *agentFlags) config(logger *slog.Logger) (agent.Config, *pki.Bundle, err
 	cfg := agent.Config{
 		DataDir: f.data, MQTTAddr: f.listenMQTT, TLSAddr: f.listenTLS, WSAddr: f.listenWS,
 		HTTPAddr: f.listenHTTP, MaxDisk: int64(f.maxDisk), MaxPacketSize: int(f.maxPacket),
-		MaxPending: f.maxPending, Hub: f.hub, Logger: logger, FS: faultWALFS(logger),
+		MaxPending: f.maxPending, WriteTimeout: f.writeTimeout, Hub: f.hub, Logger: logger, FS: faultWALFS(logger),
 	}
 	var err error
 	if cfg.Fsync, err = wal.ParseFsyncPolicy(f.fsync); err != nil {
@@ -192,6 +194,9 @@ func (f *agentFlags) config(logger *slog.Logger) (agent.Config, *pki.Bundle, err
 		if err := checkListenAddr(addr, key != "listen-mqtt" && key != "listen-http"); err != nil {
 			return cfg, nil, cli.Usagef(key, "%v", err)
 		}
+	}
+	if f.writeTimeout < 100*time.Millisecond {
+		return cfg, nil, cli.Usagef("write-timeout", "want at least 100ms, got %v", f.writeTimeout)
 	}
 	if f.maxPending < 1 || f.maxPending > 65535 {
 		return cfg, nil, cli.Usagef("max-pending", "want 1..65535, got %d", f.maxPending)

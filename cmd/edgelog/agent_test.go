@@ -49,6 +49,7 @@ func TestAgentBadFlags(t *testing.T) {
 		{[]string{"--listen-mqtt", "nowhere"}, "listen-mqtt"},
 		{[]string{"--listen-http", ""}, "listen-http"},
 		{[]string{"--max-pending", "0"}, "max-pending"},
+		{[]string{"--write-timeout", "1ms"}, "write-timeout"},
 		{[]string{"--hub", "127.0.0.1:7070"}, "credentials"},
 		{[]string{"--credentials", notBundle}, "hub"},
 		{[]string{"--hub", "127.0.0.1:7070", "--credentials", notBundle}, "credentials"},
