@@ -126,6 +126,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 			errors.Is(err, syncproto.ErrEpochConflict) || errors.Is(err, syncproto.ErrBadVersion) {
 			level = slog.LevelError
 		}
+		if errors.Is(err, syncproto.ErrEpochConflict) {
+			s.log.Error("sync: the hub holds more of this WAL's epoch than the log has (was the data directory restored from an older copy?); records stay in the WAL. To ship them under a new epoch: stop the agent, run `edgelog wal new-epoch DATA_DIR`, start it")
+		}
 		s.log.Log(ctx, level, "sync: session ended; reconnecting", "err", err, "established", established, "retry_in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():

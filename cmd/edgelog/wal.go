@@ -19,18 +19,27 @@ import (
 
 const walUsage = `usage: edgelog wal dump DIR [--format text|json]
        edgelog wal verify DIR
+       edgelog wal new-epoch DIR
 
-DIR is an agent's --data directory or its WAL directory. Both read the log
-without changing it, even while an agent is running.
+DIR is an agent's --data directory or its WAL directory. dump and verify
+read the log without changing it, even while an agent is running.
 
   dump    prints one record per line; json lines carry seq, time, client_id,
           topic, qos, retain and payload (base64)
   verify  checks every record's framing, checksum and encoding; exits 0 when
           the log is intact or only has a torn tail the agent repairs on
-          start, 1 on damage it cannot repair`
+          start, 1 on damage it cannot repair
+  new-epoch
+          gives the log a new epoch, the way out of an "epoch conflict"
+          (the hub holds more of the log's epoch than the log has: the data
+          directory was restored from an older copy). The agent must be
+          stopped. Its records stay; once restarted, it ships every record
+          still in its log again, under the new epoch: none is lost, and
+          records the hub already held arrive a second time (their
+          agent.epoch header tells them apart)`
 
 func walCommand() cli.Command {
-	return cli.Command{Name: "wal", Summary: "inspects an agent's write-ahead log (dump, verify)", Run: runWAL}
+	return cli.Command{Name: "wal", Summary: "inspects an agent's write-ahead log (dump, verify, new-epoch)", Run: runWAL}
 }
 
 func runWAL(_ context.Context, args []string, env *cli.Env) int {
@@ -46,8 +55,10 @@ func runWAL(_ context.Context, args []string, env *cli.Env) int {
 		return runWALDump(args[1:], env)
 	case "verify":
 		return runWALVerify(args[1:], env)
+	case "new-epoch":
+		return runWALNewEpoch(args[1:], env)
 	}
-	fmt.Fprintf(env.Stderr, "edgelog wal: unknown subcommand %q (want dump or verify)\n", args[0])
+	fmt.Fprintf(env.Stderr, "edgelog wal: unknown subcommand %q (want dump, verify or new-epoch)\n", args[0])
 	return cli.ExitUsage
 }
 
@@ -232,4 +243,27 @@ func oneDir(env *cli.Env, command string, pos []string) (string, int) {
 func usageFail(env *cli.Env, command string, err error) int {
 	fmt.Fprintf(env.Stderr, "edgelog %s: %v\n", command, err)
 	return cli.ExitUsage
+}
+
+func runWALNewEpoch(args []string, env *cli.Env) int {
+	fs := cli.NewFlagSet("wal new-epoch", "edgelog wal new-epoch DIR", env)
+	pos, err := cli.ParseArgs(fs, args)
+	if code, ok := cli.ReportParse(err, env, "wal new-epoch"); !ok {
+		return code
+	}
+	dir, code := oneDir(env, "wal new-epoch", pos)
+	if dir == "" {
+		return code
+	}
+	old, epoch, err := wal.NewEpoch(dir)
+	if errors.Is(err, wal.ErrLocked) {
+		fmt.Fprintf(env.Stderr, "edgelog wal new-epoch: %v: stop the agent first\n", err)
+		return cli.ExitFailure
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "edgelog wal new-epoch: %v\n", err)
+		return cli.ExitFailure
+	}
+	fmt.Fprintf(env.Stdout, "log:    %s\nepoch:  %s → %s\nthe agent ships every record still in its log again, under the new epoch, when it starts\n", dir, old, epoch)
+	return cli.ExitOK
 }
