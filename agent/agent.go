@@ -137,7 +137,7 @@ func newServer(cfg *Config) *mqtt.Server {
 }
 
 func (a *Agent) addListeners() error {
-	stalls := writeStalls{timeout: a.cfg.WriteTimeout, count: &a.writeTimeouts}
+	stalls := writeStalls{timeout: a.cfg.WriteTimeout, count: &a.writeTimeouts, connectTimeout: a.cfg.ConnectTimeout}
 	ls := []listeners.Listener{newTCPListener("mqtt", a.cfg.MQTTAddr, nil, stalls)}
 	if a.cfg.TLSAddr != "" {
 		ls = append(ls, newTCPListener("mqtt-tls", a.cfg.TLSAddr, a.cfg.TLSConfig, stalls))

@@ -96,6 +96,10 @@ type Config struct {
 	// messages it matches, for at most this long. Counted in
 	// edgelog_agent_write_timeouts_total. Default 10s.
 	WriteTimeout time.Duration
+	// ConnectTimeout closes a TCP or TLS connection whose TLS handshake
+	// and CONNECT packet have not arrived within it (a half-open or idle
+	// connection). Default 20s.
+	ConnectTimeout time.Duration
 	// Devices, if set, authenticates clients (credentials, certificate
 	// pins) and authorizes their topics; it is reloaded when its file
 	// changes. Without it only anonymous clients connecting from a loopback
@@ -114,23 +118,24 @@ type Config struct {
 }
 
 const (
-	defaultDataDir       = "./edgelog-agent"
-	defaultMQTTAddr      = ":1883"
-	defaultHTTPAddr      = ":8081"
-	defaultMaxDisk       = 1 << 30
-	defaultMaxPacketSize = 1 << 20
-	maxMaxPacketSize     = 16 << 20
-	defaultMaxPending    = 1024
-	defaultReadBuffer    = 2 << 10
-	minReadBuffer        = 512
-	maxReadBuffer        = 1 << 20
-	defaultOutboundQueue = 1024
-	defaultWriteTimeout  = 10 * time.Second
-	minWriteTimeout      = 100 * time.Millisecond
-	maxOutboundQueue     = 1 << 16
-	maxMaxPending        = 65535
-	maxSegmentSize       = 64 << 20
-	minSegmentSize       = 4 << 10
+	defaultDataDir        = "./edgelog-agent"
+	defaultMQTTAddr       = ":1883"
+	defaultHTTPAddr       = ":8081"
+	defaultMaxDisk        = 1 << 30
+	defaultMaxPacketSize  = 1 << 20
+	maxMaxPacketSize      = 16 << 20
+	defaultMaxPending     = 1024
+	defaultReadBuffer     = 2 << 10
+	minReadBuffer         = 512
+	maxReadBuffer         = 1 << 20
+	defaultOutboundQueue  = 1024
+	defaultWriteTimeout   = 10 * time.Second
+	defaultConnectTimeout = 20 * time.Second
+	minWriteTimeout       = 100 * time.Millisecond
+	maxOutboundQueue      = 1 << 16
+	maxMaxPending         = 65535
+	maxSegmentSize        = 64 << 20
+	minSegmentSize        = 4 << 10
 	// recordOverhead bounds what encoding adds to an MQTT publish packet
 	// (client ID, time, field headers) plus the WAL frame header.
 	recordOverhead = record.MaxClientID + 256
@@ -165,6 +170,9 @@ func (c *Config) validate() error {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = defaultWriteTimeout
 	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = defaultConnectTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -186,6 +194,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: outbound queue %d outside [1, %d]", ErrConfig, c.OutboundQueue, maxOutboundQueue)
 	case c.WriteTimeout < minWriteTimeout:
 		return fmt.Errorf("%w: write timeout %v below %v", ErrConfig, c.WriteTimeout, minWriteTimeout)
+	case c.ConnectTimeout < minWriteTimeout:
+		return fmt.Errorf("%w: connect timeout %v below %v", ErrConfig, c.ConnectTimeout, minWriteTimeout)
 	case c.MaxDisk < 16*int64(c.MaxPacketSize+recordOverhead) || c.MaxDisk < 16*minSegmentSize:
 		return fmt.Errorf("%w: max disk %d too small for packets of %d bytes (need at least 16 packets)", ErrConfig, c.MaxDisk, c.MaxPacketSize)
 	case c.TLSAddr != "" && c.TLSConfig == nil:

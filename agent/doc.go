@@ -99,8 +99,10 @@
 //     scanned after a restart (a device that stayed away that long), or
 //     one whose segment was deleted before a crash because the hub held
 //     everything up to the next segment (a rotation and the hub's ack past
-//     it, both between the record's commit and the crash), is stored
-//     again (at least once, never lost). An ack written to the socket counts as sent even
+//     it, both between the record's commit and the crash), or one whose
+//     segment went while the device stayed away across a second restart
+//     (the first restart remembers it only in memory), is stored again
+//     (at least once, never lost). An ack written to the socket counts as sent even
 //     if the connection then loses it; the retransmission is then a new
 //     publication, as MQTT specifies, and is stored again.
 //   - QoS 2 within one process also relies on mochi: a PUBLISH retransmitted
@@ -143,8 +145,19 @@
 //     lock, so it would hold up the acknowledgements of every publisher it
 //     matches. The TCP/TLS connections therefore close once a write has
 //     taken no bytes for Config.WriteTimeout (10 s by default; counted in
-//     edgelog_agent_write_timeouts_total), which bounds that hold-up. (The
-//     WebSocket listener is mochi's and has no such timeout.)
+//     edgelog_agent_write_timeouts_total), which bounds that hold-up.
+//     mochi's keep-alive deadline (set before every packet it reads) only
+//     sets the read deadline, so a stalled subscriber that keeps sending
+//     is cut off all the same. A connection must complete its TLS
+//     handshake and CONNECT within Config.ConnectTimeout (20 s). (The
+//     WebSocket listener is mochi's and has neither timeout.)
+//   - Deliveries are ordered per connection. A device that reconnects
+//     while its previous connection's worker still delivers acknowledged
+//     publishes may have its new publishes delivered before those. At
+//     shutdown the agent waits for every publish to be answered, not for
+//     the local deliveries behind the acks: local subscribers may miss
+//     the last acknowledged publishes (they are in the WAL and reach the
+//     hub).
 //
 // Ownership: mochi's read goroutine of a connection is the only appender
 // for that connection; the WAL's commit goroutine only marks entries done;

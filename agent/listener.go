@@ -107,6 +107,10 @@ func (l burstListener) Accept() (net.Conn, error) {
 	if sc, ok := c.(syscall.Conn); ok && rawReads {
 		bc.raw, _ = sc.SyscallConn()
 	}
+	// mochi sets no deadline before CONNECT has been read (it sets its
+	// keep-alive deadline after it): a client gets the connect timeout to
+	// finish the TLS handshake and send CONNECT.
+	_ = c.SetReadDeadline(time.Now().Add(l.stalls.connectTimeout))
 	return bc, nil
 }
 
@@ -123,6 +127,10 @@ type burstConn struct {
 	buf    *[]byte // borrowed; (*buf)[r:w] are unread (nil: none)
 	r, w   int
 	stalls writeStalls
+	// writeDeadline is a deadline set with SetWriteDeadline (zero: none).
+	// Written and read only by writers, under mochi's client lock (or by
+	// tls.Conn's Close, which holds the TLS write lock).
+	writeDeadline time.Time
 }
 
 func (c *burstConn) Read(p []byte) (int, error) {
@@ -172,24 +180,31 @@ func (c *burstConn) fill() error {
 }
 
 // writeStalls is the write timeout of a listener's connections and the
-// counter of writes that hit it.
+// counter of writes that hit it, and the connections' connect timeout.
 type writeStalls struct {
-	timeout time.Duration
-	count   *atomic.Int64
+	timeout        time.Duration
+	count          *atomic.Int64
+	connectTimeout time.Duration // Config.ConnectTimeout
 }
 
 // Write writes p. Once the connection has taken no bytes for the write
 // timeout (a peer that stopped reading) it closes the connection, which
 // ends the client (mochi ignores write errors; its read then fails). A
-// slow peer that keeps taking bytes is never cut off. Writes to one
-// connection are serialised by mochi's client lock.
+// slow peer that keeps taking bytes is never cut off. A deadline set with
+// SetWriteDeadline (tls.Conn sets one to close) applies if it is earlier.
+// Writes to one connection are serialised by mochi's client lock.
 func (c *burstConn) Write(p []byte) (int, error) {
 	written := 0
 	for {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.stalls.timeout))
+		deadline := time.Now().Add(c.stalls.timeout)
+		explicit := !c.writeDeadline.IsZero() && c.writeDeadline.Before(deadline)
+		if explicit {
+			deadline = c.writeDeadline
+		}
+		_ = c.Conn.SetWriteDeadline(deadline)
 		n, err := c.Conn.Write(p[written:])
 		written += n
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || explicit {
 			return written, err
 		}
 		if n == 0 {
@@ -198,4 +213,16 @@ func (c *burstConn) Write(p []byte) (int, error) {
 			return written, err
 		}
 	}
+}
+
+// SetDeadline sets only the read deadline: mochi refreshes its keep-alive
+// deadline with it before reading every packet, which would otherwise
+// replace the write timeout of a write in progress, so that a stalled
+// subscriber that keeps sending would never be cut off.
+func (c *burstConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
+
+// SetWriteDeadline records t for the following writes (see Write).
+func (c *burstConn) SetWriteDeadline(t time.Time) error {
+	c.writeDeadline = t
+	return nil
 }

@@ -31,6 +31,8 @@ type rawOpts struct {
 	persist   bool   // MQTT 5: clean start 0 and a session expiry interval
 	willTopic string // with a will of payload willPayload at QoS 1 when set
 	willBody  string
+	// noKeepalive connects with keep-alive 0 (default 60 s).
+	noKeepalive bool
 }
 
 // dialRaw connects and returns the client and the CONNACK (which may be a
@@ -50,6 +52,9 @@ func dialRaw(t testing.TB, addr, id string, o rawOpts) *rawClient {
 	pk.Connect.ProtocolName = []byte("MQTT")
 	pk.Connect.ClientIdentifier = id
 	pk.Connect.Keepalive = 60
+	if o.noKeepalive {
+		pk.Connect.Keepalive = 0
+	}
 	pk.Connect.Clean = o.clean || o.version == 5 && !o.persist
 	if o.version == 5 && o.persist {
 		pk.Properties.SessionExpiryInterval, pk.Properties.SessionExpiryIntervalFlag = 3600, true

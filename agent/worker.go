@@ -16,9 +16,12 @@ import (
 // order (outbox is a FIFO; retained publishes wait for it, see answer). It
 // lags acks by at most 2·MaxPending publishes: past MaxPending waiting in
 // the outbox, the worker delivers before it answers again, and the
-// connection's queue (hence its reading) waits for it. Delivery itself
-// never waits for a subscriber: mochi queues each outgoing message (at most
-// Config.OutboundQueue per client) and drops what does not fit.
+// connection's queue (hence its reading) waits for it. mochi queues each
+// outgoing message (at most Config.OutboundQueue per client) and drops
+// what does not fit, but delivering at QoS 1/2 takes the subscriber's
+// client lock, which a write blocked on its full socket holds for up to
+// Config.WriteTimeout (see doc.go): one delivery can wait that long, and
+// the acks of the entries that came due meanwhile wait with it.
 //
 // The worker exits once its queue has stayed empty, with everything
 // delivered, for a whole workerLinger period (see next); the push that next

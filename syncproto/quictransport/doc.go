@@ -6,8 +6,10 @@
 //   - ALPN is ALPN ("edgelog-sync/1"); TLS 1.3 only; the TLS configuration
 //     comes from internal/pki (client certificates required and verified by
 //     the hub).
-//   - Dialer keeps a TLS session cache, so a reconnecting agent resumes and
-//     its first stream bytes (the Hello) travel as 0-RTT data. Listener
+//   - Dialer keeps a TLS session cache, so a reconnecting agent resumes its
+//     TLS session; with Config.ZeroRTT (off by default: a data race in
+//     quic-go, upstream issue 4303) its first stream bytes (the Hello)
+//     travel as 0-RTT data, otherwise Dial waits for the handshake. Listener
 //     accepts connections before their handshake completes so the Hello can
 //     be read early, but Authenticate must succeed (handshake complete,
 //     client certificate verified, identity not denied) before anything is
