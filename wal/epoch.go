@@ -14,6 +14,10 @@ import (
 // as after restoring the log from an older copy). It fails with ErrLocked
 // while a process has the log open.
 func NewEpoch(dir string) (old, epoch string, err error) {
+	// Not a log: fail before lockDir creates its lock file there.
+	if _, err := readMeta(vfs.OS{}, dir); err != nil {
+		return "", "", fmt.Errorf("wal: read the epoch of %s: %w", dir, err)
+	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return "", "", err

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"errors"
+	"os"
 	"testing"
 )
 
@@ -35,7 +36,11 @@ func TestNewEpoch(t *testing.T) {
 	if f, last := readAll(t, l); f != 1 || last != 300 {
 		t.Fatalf("records %d..%d after NewEpoch, want 1..300", f, last)
 	}
-	if _, _, err := NewEpoch(t.TempDir()); err == nil {
+	empty := t.TempDir()
+	if _, _, err := NewEpoch(empty); err == nil {
 		t.Fatal("NewEpoch of a directory without a log succeeded")
+	}
+	if left, _ := os.ReadDir(empty); len(left) != 0 {
+		t.Errorf("NewEpoch of a directory without a log left %d files in it", len(left))
 	}
 }
