@@ -15,16 +15,21 @@ import (
 
 func produceN(t testing.TB, cl *kgo.Client, topic string, from, n int) {
 	t.Helper()
-	ctx := testCtx(t)
+	if err := cl.ProduceSync(testCtx(t), numbered(topic, from, n)...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// numbered returns records from..from+n-1 of topic as checkRecords
+// expects them.
+func numbered(topic string, from, n int) []*kgo.Record {
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
 		k := from + i
 		recs[i] = &kgo.Record{Topic: topic, Key: []byte("dev-" + strconv.Itoa(k%13)), Value: []byte(fmt.Sprintf("value-%d", k)),
 			Headers: []kgo.RecordHeader{{Key: "n", Value: []byte(strconv.Itoa(k))}}}
 	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	return recs
 }
 
 // checkRecords verifies that recs are exactly values from..from+n-1, each
@@ -69,11 +74,17 @@ func TestKgoProduceConsume(t *testing.T) {
 	recs := consumeN(t, testCtx(t), cons, 2000)
 	checkRecords(t, recs, 0, 2000, 4)
 	// Long poll: a fetch waiting for data returns when it arrives.
+	// The consumer may get the records before the producer gets its
+	// acknowledgement: wait for both before the clients close.
+	produced := make(chan error, 1)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		produceN(t, prod, "t", 2000, 10)
+		produced <- prod.ProduceSync(testCtx(t), numbered("t", 2000, 10)...).FirstErr()
 	}()
 	more := consumeN(t, testCtx(t), cons, 10)
+	if err := <-produced; err != nil {
+		t.Fatalf("produce: %v", err)
+	}
 	checkRecords(t, more, 2000, 10, 4)
 }
 
