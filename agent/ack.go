@@ -41,10 +41,8 @@ func (c *conn) answer(e *entry, out *ackBuf, box *outbox) {
 		// the publishes before it first, then this one (mochi retains it
 		// as it delivers it).
 		c.flush(out)
-		for box.pending() > 0 {
-			c.deliver(box.pop())
-		}
-		c.deliver(e.pk)
+		box.push(e.pk)
+		c.deliverAll(box)
 	default:
 		box.push(e.pk)
 	}

@@ -137,10 +137,10 @@ func newServer(cfg *Config) *mqtt.Server {
 }
 
 func (a *Agent) addListeners() error {
-	stalls := writeStalls{timeout: a.cfg.WriteTimeout, count: &a.writeTimeouts, connectTimeout: a.cfg.ConnectTimeout}
-	ls := []listeners.Listener{newTCPListener("mqtt", a.cfg.MQTTAddr, nil, stalls)}
+	limits := connLimits{writeTimeout: a.cfg.WriteTimeout, connectTimeout: a.cfg.ConnectTimeout, writeTimeouts: &a.writeTimeouts}
+	ls := []listeners.Listener{newTCPListener("mqtt", a.cfg.MQTTAddr, nil, limits)}
 	if a.cfg.TLSAddr != "" {
-		ls = append(ls, newTCPListener("mqtt-tls", a.cfg.TLSAddr, a.cfg.TLSConfig, stalls))
+		ls = append(ls, newTCPListener("mqtt-tls", a.cfg.TLSAddr, a.cfg.TLSConfig, limits))
 	}
 	if a.cfg.WSAddr != "" {
 		ls = append(ls, listeners.NewWebsocket(listeners.Config{ID: "mqtt-ws", Address: a.cfg.WSAddr}))

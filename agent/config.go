@@ -131,7 +131,7 @@ const (
 	defaultOutboundQueue  = 1024
 	defaultWriteTimeout   = 10 * time.Second
 	defaultConnectTimeout = 20 * time.Second
-	minWriteTimeout       = 100 * time.Millisecond
+	minTimeout            = 100 * time.Millisecond
 	maxOutboundQueue      = 1 << 16
 	maxMaxPending         = 65535
 	maxSegmentSize        = 64 << 20
@@ -192,10 +192,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: read buffer %d outside [%d, %d]", ErrConfig, c.ReadBuffer, minReadBuffer, maxReadBuffer)
 	case c.OutboundQueue < 1 || c.OutboundQueue > maxOutboundQueue:
 		return fmt.Errorf("%w: outbound queue %d outside [1, %d]", ErrConfig, c.OutboundQueue, maxOutboundQueue)
-	case c.WriteTimeout < minWriteTimeout:
-		return fmt.Errorf("%w: write timeout %v below %v", ErrConfig, c.WriteTimeout, minWriteTimeout)
-	case c.ConnectTimeout < minWriteTimeout:
-		return fmt.Errorf("%w: connect timeout %v below %v", ErrConfig, c.ConnectTimeout, minWriteTimeout)
+	case c.WriteTimeout < minTimeout:
+		return fmt.Errorf("%w: write timeout %v below %v", ErrConfig, c.WriteTimeout, minTimeout)
+	case c.ConnectTimeout < minTimeout:
+		return fmt.Errorf("%w: connect timeout %v below %v", ErrConfig, c.ConnectTimeout, minTimeout)
 	case c.MaxDisk < 16*int64(c.MaxPacketSize+recordOverhead) || c.MaxDisk < 16*minSegmentSize:
 		return fmt.Errorf("%w: max disk %d too small for packets of %d bytes (need at least 16 packets)", ErrConfig, c.MaxDisk, c.MaxPacketSize)
 	case c.TLSAddr != "" && c.TLSConfig == nil:

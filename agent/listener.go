@@ -28,7 +28,7 @@ type tcpListener struct {
 	id, address string
 	tlsConfig   *tls.Config
 	pool        sync.Pool // *[]byte of burstSize
-	stalls      writeStalls
+	limits      connLimits
 
 	ln  net.Listener // set by Init, before Serve and Close
 	end atomic.Bool
@@ -36,8 +36,8 @@ type tcpListener struct {
 
 var _ listeners.Listener = (*tcpListener)(nil)
 
-func newTCPListener(id, address string, tlsConfig *tls.Config, stalls writeStalls) *tcpListener {
-	l := &tcpListener{id: id, address: address, tlsConfig: tlsConfig, stalls: stalls}
+func newTCPListener(id, address string, tlsConfig *tls.Config, limits connLimits) *tcpListener {
+	l := &tcpListener{id: id, address: address, tlsConfig: tlsConfig, limits: limits}
 	l.pool.New = func() any { b := make([]byte, burstSize); return &b }
 	return l
 }
@@ -58,7 +58,7 @@ func (l *tcpListener) Init(*slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	l.ln = burstListener{Listener: ln, pool: &l.pool, stalls: l.stalls}
+	l.ln = burstListener{Listener: ln, pool: &l.pool, limits: l.limits}
 	if l.tlsConfig != nil {
 		l.ln = tls.NewListener(l.ln, l.tlsConfig)
 	}
@@ -95,7 +95,7 @@ func (l *tcpListener) Close(closeClients listeners.CloseFn) {
 type burstListener struct {
 	net.Listener
 	pool   *sync.Pool
-	stalls writeStalls
+	limits connLimits
 }
 
 func (l burstListener) Accept() (net.Conn, error) {
@@ -103,14 +103,14 @@ func (l burstListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	bc := &burstConn{Conn: c, pool: l.pool, stalls: l.stalls}
+	bc := &burstConn{Conn: c, pool: l.pool, limits: l.limits}
 	if sc, ok := c.(syscall.Conn); ok && rawReads {
 		bc.raw, _ = sc.SyscallConn()
 	}
 	// mochi sets no deadline before CONNECT has been read (it sets its
 	// keep-alive deadline after it): a client gets the connect timeout to
 	// finish the TLS handshake and send CONNECT.
-	_ = c.SetReadDeadline(time.Now().Add(l.stalls.connectTimeout))
+	_ = c.SetReadDeadline(time.Now().Add(l.limits.connectTimeout))
 	return bc, nil
 }
 
@@ -126,7 +126,7 @@ type burstConn struct {
 	pool   *sync.Pool
 	buf    *[]byte // borrowed; (*buf)[r:w] are unread (nil: none)
 	r, w   int
-	stalls writeStalls
+	limits connLimits
 	// writeDeadline is a deadline set with SetWriteDeadline (zero: none).
 	// Written and read only by writers, under mochi's client lock (or by
 	// tls.Conn's Close, which holds the TLS write lock).
@@ -179,12 +179,12 @@ func (c *burstConn) fill() error {
 	return nil
 }
 
-// writeStalls is the write timeout of a listener's connections and the
-// counter of writes that hit it, and the connections' connect timeout.
-type writeStalls struct {
-	timeout        time.Duration
-	count          *atomic.Int64
-	connectTimeout time.Duration // Config.ConnectTimeout
+// connLimits are the deadlines of a listener's connections (from Config)
+// and the counter of writes that hit the write timeout.
+type connLimits struct {
+	writeTimeout   time.Duration
+	connectTimeout time.Duration
+	writeTimeouts  *atomic.Int64
 }
 
 // Write writes p. Once the connection has taken no bytes for the write
@@ -196,7 +196,7 @@ type writeStalls struct {
 func (c *burstConn) Write(p []byte) (int, error) {
 	written := 0
 	for {
-		deadline := time.Now().Add(c.stalls.timeout)
+		deadline := time.Now().Add(c.limits.writeTimeout)
 		explicit := !c.writeDeadline.IsZero() && c.writeDeadline.Before(deadline)
 		if explicit {
 			deadline = c.writeDeadline
@@ -208,7 +208,7 @@ func (c *burstConn) Write(p []byte) (int, error) {
 			return written, err
 		}
 		if n == 0 {
-			c.stalls.count.Add(1)
+			c.limits.writeTimeouts.Add(1)
 			_ = c.Conn.Close()
 			return written, err
 		}

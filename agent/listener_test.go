@@ -17,7 +17,7 @@ import (
 // listener makes it (a burstConn over a real loopback TCP connection).
 func burstPair(t *testing.T) (client net.Conn, server *burstConn) {
 	t.Helper()
-	l := newTCPListener("test", "127.0.0.1:0", nil, writeStalls{timeout: time.Minute, count: new(atomic.Int64), connectTimeout: time.Minute})
+	l := newTCPListener("test", "127.0.0.1:0", nil, connLimits{writeTimeout: time.Minute, connectTimeout: time.Minute, writeTimeouts: new(atomic.Int64)})
 	if err := l.Init(nil); err != nil {
 		t.Fatal(err)
 	}

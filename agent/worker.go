@@ -140,6 +140,13 @@ func (it *idleTimer) expired() bool {
 // its queue's backing array.
 const shrinkQueue = 64
 
+// deliverAll delivers every publish waiting in box, in order.
+func (c *conn) deliverAll(box *outbox) {
+	for box.pending() > 0 {
+		c.deliver(box.pop())
+	}
+}
+
 // answersDue reports whether entries are done and waiting for answers.
 func (c *conn) answersDue() bool {
 	c.mu.Lock()
