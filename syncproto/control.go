@@ -28,7 +28,8 @@ type ControlFrame interface {
 }
 
 // Hello opens a session: the first frame on the control stream, sent by the
-// agent (in 0-RTT data when the connection resumes).
+// agent (in 0-RTT data when the agent enables it and the connection
+// resumes).
 type Hello struct {
 	AgentID  string   `cbor:"1,keyasint"`
 	Versions []uint16 `cbor:"2,keyasint"` // protocol versions the agent speaks

@@ -85,7 +85,8 @@ func (l *Listener) Close() error {
 }
 
 // Dialer connects an agent to hubs. It keeps a TLS session cache so that
-// reconnections resume with 0-RTT. Safe for concurrent use.
+// reconnections resume their TLS session (with 0-RTT data if
+// Config.ZeroRTT). Safe for concurrent use.
 type Dialer struct {
 	tls   *tls.Config
 	cfg   *quic.Config
