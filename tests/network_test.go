@@ -57,16 +57,23 @@ func (c *netCluster) waitConnected(t testing.TB) {
 // held durably when it was called.
 func (c *netCluster) waitSynced(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	st, err := c.agent.Status()
+	waitSynced(t, c.agent, timeout)
+}
+
+// waitSynced waits until the hub has acknowledged everything ag held
+// durably when it was called.
+func waitSynced(t testing.TB, ag *testkit.Agent, timeout time.Duration) {
+	t.Helper()
+	st, err := ag.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
 	target := st.WAL.DurableSeq
 	if err := testkit.Eventually(context.Background(), timeout, func() bool {
-		s, err := c.agent.Status()
+		s, err := ag.Status()
 		return err == nil && s.Hub.AckedSeq >= target
 	}); err != nil {
-		s, _ := c.agent.Status()
+		s, _ := ag.Status()
 		t.Fatalf("hub acknowledged %d of %d: %v (sync error %q)", s.Hub.AckedSeq, target, err, s.Hub.LastError)
 	}
 }
